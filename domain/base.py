@@ -1,0 +1,125 @@
+"""What every casetrail aggregate shares: event metadata, the recording clock, idempotency.
+
+Events are eventsourcing ``@event`` methods: the public method guards, the event method only
+mutates (it runs again on every replay). Every event carries a :class:`Meta` with who did it,
+from where, and when it happened in business time (``occurred_at``); the event's own
+``timestamp`` is when it was recorded (``recorded_at``), taken from the application's
+injectable clock rather than the wall clock, so a demo or a backfill can record a past month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import Aggregate, datetime_now_with_tzinfo
+
+_recording_clock: ContextVar[Callable[[], datetime] | None] = ContextVar(
+    "casetrail_recording_clock", default=None
+)
+
+
+@contextmanager
+def recording_clock(clock: Callable[[], datetime]) -> Iterator[None]:
+    """Stamp events created inside the block with ``clock()`` as their recorded time."""
+    token = _recording_clock.set(clock)
+    try:
+        yield
+    finally:
+        _recording_clock.reset(token)
+
+
+def _recorded_now() -> datetime:
+    clock = _recording_clock.get()
+    # Outside an application (plain unit tests) the library's own stamp applies.
+    return clock() if clock is not None else datetime_now_with_tzinfo()
+
+
+class Role(StrEnum):
+    """Who may act; the API maps bearer tokens to one of these."""
+
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    MONITOR = "monitor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    SYSTEM = "system"  # the SLA clock and the callback scheduler
+
+
+class Channel(StrEnum):
+    """Where a contact came in (受理渠道)."""
+
+    HOTLINE = "hotline"  # 95598
+    ONLINE = "online"  # 在线客服
+    SERVICE_HALL = "service_hall"  # 营业厅
+    COMPLAINT_BOX = "complaint_box"  # 投诉箱
+    EMAIL = "email"
+    APP = "app"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Metadata carried by every event (DESIGN.md §2)."""
+
+    actor: str
+    role: str
+    department: str
+    channel: str
+    occurred_at: datetime
+    correlation_id: str
+    causation_id: str | None = None
+    command_id: str | None = None
+    policy_version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        # Shallow on purpose: every field is a plain value (asdict deep-copies, 3x per intake).
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Meta:
+        return cls(**data)
+
+
+def _note_command(aggregate: Any, event: Any) -> None:
+    """Remember the command id an event answered, on first apply and on every replay."""
+    ids = aggregate.__dict__.setdefault("command_ids", set())
+    meta = getattr(event, "meta", None)
+    if isinstance(meta, Meta) and meta.command_id:
+        ids.add(meta.command_id)
+
+
+class Recorded(Aggregate):
+    """Base aggregate: recording clock, idempotency by command id, typed guards."""
+
+    KIND = "aggregate"
+
+    class Event(Aggregate.Event):
+        @staticmethod
+        def create_timestamp() -> datetime:
+            return _recorded_now()
+
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            _note_command(aggregate, self)
+            return aggregate
+
+    class Created(Event, Aggregate.Created):
+        def mutate(self, aggregate: Any) -> Any:
+            aggregate = super().mutate(aggregate)
+            _note_command(aggregate, self)
+            return aggregate
+
+    def seen(self, command_id: str | None) -> bool:
+        """True when a command with this id has already had its effect here."""
+        ids: set[str] = self.__dict__.get("command_ids", set())
+        return command_id is not None and command_id in ids
+
+    @property
+    def label(self) -> str:
+        return str(self.id)

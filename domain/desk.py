@@ -1,0 +1,672 @@
+"""The desk: casetrail's eventsourcing ``Application``, which turns commands into events.
+
+It is the service layer of the write side. It loads aggregates, checks idempotency and
+expected versions, builds each event's metadata, asks the aggregate to decide, and saves all
+the aggregates a command touched in one atomic write. Time comes from the injected ``clock``
+(the recording time of events) and from the command (business time, ``occurred_at``); the SLA
+catalogue and the org directory are passed in, never read from files here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain import commands as c
+from domain.base import Meta, Recorded, Role, recording_clock
+from domain.callback import Callback, CallbackState
+from domain.complaint import Complaint
+from domain.customer import Customer
+from domain.errors import InvalidValue, NotFound, VersionConflict
+from domain.org import OrgDirectory
+from domain.service_request import ServiceRequest
+from domain.sla.policy import PolicyCatalogue, SlaPolicy, TicketFacts
+from domain.ticket import Ctx, State, Ticket
+
+# Ids derived from command ids make a repeated intake find the ticket it created.
+ID_NAMESPACE = uuid.UUID("6f1c2b9e-4d0a-4c55-9a57-0d7d3e6c8a10")
+NUMBER_PREFIX = {
+    "complaint": "TS",  # 投诉
+    "fault_repair": "GZ",  # 故障
+    "new_connection": "YK",  # 业扩
+    "meter_dispute": "JL",  # 计量
+    "billing_adjustment": "DF",  # 电费
+    "inquiry": "ZX",  # 咨询
+    "suggestion": "JY",  # 建议
+    "report": "JB",  # 举报
+}
+# Business time may lag the recording (a call logged later), never lead it by more than this.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+class MetaAsDict(Transcoding):
+    type = Meta
+    name = "casetrail_meta"
+
+    def encode(self, obj: Meta) -> dict[str, Any]:
+        return obj.as_dict()
+
+    def decode(self, data: dict[str, Any]) -> Meta:
+        return Meta.from_dict(data)
+
+
+@dataclass
+class Outcome:
+    """What a command did: the aggregate as it now stands and the events it recorded."""
+
+    id: UUID
+    number: str
+    kind: str
+    state: str
+    version: int
+    changed: bool
+    events: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Desk(Application[UUID]):
+    """Handles every casetrail command; the only writer of the event store."""
+
+    name = "casetrail"
+
+    def __init__(
+        self,
+        *,
+        catalogue: PolicyCatalogue,
+        directory: OrgDirectory,
+        clock: Callable[[], datetime],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.directory = directory
+        self.clock = clock
+        super().__init__(env=env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(MetaAsDict())
+
+    # ---------------------------------------------------------------- helpers
+
+    def _meta(self, cmd: c.Command, policy_version: str | None = None) -> Meta:
+        now = self.clock()
+        occurred = cmd.occurred_at or now
+        if occurred > now + FUTURE_SKEW:
+            raise InvalidValue("occurred_at", f"{occurred.isoformat()} lies in the future")
+        return Meta(
+            actor=cmd.actor_id,
+            role=cmd.role.value,
+            department=cmd.department,
+            channel=cmd.channel.value,
+            occurred_at=occurred,
+            correlation_id=cmd.correlation_id or cmd.command_id or uuid.uuid4().hex,
+            causation_id=cmd.causation_id,
+            command_id=cmd.command_id,
+            policy_version=policy_version,
+        )
+
+    def _load(self, cls: type[Recorded], ident: UUID, what: str, *, copy: bool = True) -> Any:
+        """Load an aggregate; ``copy=False`` only for reading (the cached object is shared)."""
+        try:
+            agg: Any = self.repository.get(ident, deepcopy_from_cache=copy)
+        except AggregateNotFoundError:
+            raise NotFound(what, str(ident)) from None
+        if not isinstance(agg, cls):
+            raise NotFound(what, str(ident))
+        return agg
+
+    def _commit(self, *aggregates: Aggregate) -> None:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            first = aggregates[0]
+            raise VersionConflict(
+                ticket=getattr(first, "number", str(first.id)),
+                expected=first.version - len(first.pending_events),
+                actual=None,
+            ) from None
+
+    @staticmethod
+    def _check_version(agg: Recorded, expected: int | None) -> None:
+        if expected is not None and expected != agg.version:
+            raise VersionConflict(
+                ticket=getattr(agg, "number", str(agg.id)), expected=expected, actual=agg.version
+            )
+
+    @staticmethod
+    def _outcome(agg: Any, pending: Iterable[Any], changed: bool = True) -> Outcome:
+        return Outcome(
+            id=agg.id,
+            number=getattr(agg, "number", str(agg.id)),
+            kind=getattr(agg, "kind", type(agg).__name__.lower()),
+            state=str(getattr(agg, "state", "")),
+            version=agg.version,
+            changed=changed,
+            events=[type(e).__name__ for e in pending],
+        )
+
+    def _save_all(self, *aggregates: Recorded) -> list[Any]:
+        """Save the aggregates atomically; return the events saved (first aggregate's)."""
+        pending = list(aggregates[0].pending_events)
+        self._commit(*aggregates)
+        return pending
+
+    # -------------------------------------------------------------- customers
+
+    def register_customer(self, cmd: c.RegisterCustomer) -> Outcome:
+        ident = self._derived_id("customer", cmd.command_id)
+        if ident is not None and (existing := self._find(ident)) is not None:
+            return self._outcome(existing, [], changed=False)
+        customer = self._new_customer(
+            cmd,
+            cmd.name,
+            cmd.customer_type,
+            cmd.area,
+            cmd.voltage,
+            cmd.station,
+            cmd.phone,
+            cmd.address,
+            cmd.group_id,
+            ident,
+        )
+        return self._outcome(customer, self._save_all(customer))
+
+    def _new_customer(
+        self,
+        cmd: c.Command,
+        name: str,
+        customer_type: str,
+        area: str,
+        voltage: str,
+        station: str,
+        phone: str | None,
+        address: str | None,
+        group_id: str | None,
+        ident: UUID | None,
+    ) -> Customer:
+        Customer.check_new(name, customer_type, area, voltage)
+        meta = self._meta(cmd)
+        with recording_clock(self.clock):
+            return Customer(
+                meta=meta,
+                name=name,
+                customer_type=customer_type,
+                area=area,
+                voltage=voltage,
+                station=station,
+                contact={"phone": phone, "address": address},
+                group_id=group_id,
+                id=ident or uuid.uuid4(),
+            )
+
+    def assign_grade(self, cmd: c.AssignGrade) -> Outcome:
+        customer: Customer = self._load(Customer, cmd.customer_id, "customer")
+        if customer.seen(cmd.command_id):
+            return self._outcome(customer, [], changed=False)
+        self._check_version(customer, cmd.expected_version)
+        with recording_clock(self.clock):
+            customer.assign_grade(self._meta(cmd), cmd.grade, cmd.key_account, cmd.basis)
+        return self._outcome(customer, self._save_all(customer))
+
+    def assign_account_manager(self, cmd: c.AssignAccountManager) -> Outcome:
+        customer: Customer = self._load(Customer, cmd.customer_id, "customer")
+        if customer.seen(cmd.command_id):
+            return self._outcome(customer, [], changed=False)
+        self._check_version(customer, cmd.expected_version)
+        with recording_clock(self.clock):
+            customer.assign_account_manager(self._meta(cmd), cmd.manager)
+        return self._outcome(customer, self._save_all(customer))
+
+    # ----------------------------------------------------------------- intake
+
+    @staticmethod
+    def _derived_id(prefix: str, command_id: str | None) -> UUID | None:
+        return uuid.uuid5(ID_NAMESPACE, f"{prefix}:{command_id}") if command_id else None
+
+    def _find(self, ident: UUID) -> Any | None:
+        try:
+            return self.repository.get(ident)
+        except AggregateNotFoundError:
+            return None
+
+    def facts_for(self, ticket: Ticket) -> TicketFacts:
+        return _facts(
+            ticket.kind,
+            ticket.ticket_class,
+            ticket.category,
+            ticket.priority,
+            ticket.customer,
+            ticket.details,
+        )
+
+    def receive(self, cmd: c.ReceiveTicket) -> Outcome:
+        """Intake (受理): create the ticket, bind the SLA policy, start the first clocks."""
+        derived = self._derived_id("ticket", cmd.command_id)
+        # No lookup first: a repeated intake collides on the derived id when it is saved,
+        # and is answered from the stored ticket then (one query less for every new ticket).
+        ident = derived or uuid.uuid4()
+        new_customer: Customer | None = None
+        if cmd.customer_id is not None:
+            customer: Customer = self._load(Customer, cmd.customer_id, "customer", copy=False)
+        elif cmd.customer_name:
+            new_customer = customer = self._new_customer(
+                cmd,
+                cmd.customer_name,
+                "residential",
+                cmd.area or "urban",
+                cmd.voltage or "lv_residential",
+                cmd.station or "station_1",
+                cmd.phone,
+                cmd.address,
+                None,
+                self._derived_id("customer-of", str(ident)),
+            )
+        else:
+            raise InvalidValue("customer_id", "give customer_id or customer_name")
+        snapshot = customer.snapshot_for_ticket()
+        details: dict[str, Any] = {
+            "customer": snapshot,
+            "category": cmd.category,
+            "priority": cmd.priority,
+            "ticket_class": "repair" if cmd.kind == "fault_repair" else "non_repair",
+            "content": cmd.content,
+            "channel": cmd.channel.value,
+            "area": cmd.area or snapshot["area"],
+            "voltage": cmd.voltage or snapshot["voltage"],
+            "station": cmd.station or snapshot["station"],
+            "contact": {
+                "phone": cmd.phone or customer.contact.get("phone"),
+                "address": cmd.address or customer.contact.get("address"),
+            },
+        }
+        meta = self._meta(cmd)
+        details["department"] = self.directory.front_office(meta.occurred_at)
+        facts = _facts(
+            cmd.kind, details["ticket_class"], cmd.category, cmd.priority, snapshot, details
+        )
+        policy = self.catalogue.match(facts, meta.occurred_at)
+        meta = self._meta_with_policy(meta, policy)
+        number = _number(cmd.kind, meta.occurred_at, ident)
+        with recording_clock(self.clock):
+            ticket: Ticket
+            if cmd.kind == "complaint":
+                ticket = Complaint(meta=meta, number=number, details=details, id=ident)
+            else:
+                ticket = ServiceRequest(
+                    meta=meta, number=number, kind=cmd.kind, details=details, id=ident
+                )
+            ticket.bind_sla(Ctx(meta, self.catalogue), policy, self.catalogue.version)
+        pending = list(ticket.pending_events)
+        try:
+            self._commit(*(a for a in (new_customer, ticket) if a is not None))
+        except VersionConflict:
+            if derived is None or (existing := self._find(derived)) is None:
+                raise
+            return self._outcome(existing, [], changed=False)
+        out = self._outcome(ticket, pending)
+        out.extra["deadlines"] = ticket.sla_summary()
+        return out
+
+    @staticmethod
+    def _meta_with_policy(meta: Meta, policy: SlaPolicy) -> Meta:
+        return replace(meta, policy_version=f"{policy.id}@{policy.version}")
+
+    # ---------------------------------------------------------------- tickets
+
+    def ticket(self, ticket_id: UUID, as_of: datetime | None = None) -> Ticket:
+        """The ticket now, or as it was recorded up to ``as_of``."""
+        if as_of is None:
+            return self._load(Ticket, ticket_id, "ticket")  # type: ignore[no-any-return]
+        version = 0
+        for ev in self.events.get(ticket_id):
+            if getattr(ev, "timestamp") > as_of:  # noqa: B009 - the protocol type hides it
+                break
+            version = ev.originator_version
+        if version == 0:
+            raise NotFound("ticket", f"{ticket_id} as of {as_of.isoformat()}")
+        agg: Any = self.repository.get(ticket_id, version=version)
+        if not isinstance(agg, Ticket):
+            raise NotFound("ticket", str(ticket_id))
+        return agg
+
+    def history(self, ticket_id: UUID) -> list[Any]:
+        """Every event of a ticket, oldest first."""
+        self._load(Recorded, ticket_id, "ticket")
+        return list(self.events.get(ticket_id))
+
+    def act(self, cmd: c.TicketCommand) -> Outcome:
+        """Carry out one lifecycle action on one ticket."""
+        ticket: Ticket = self._load(Ticket, cmd.ticket_id, "ticket")
+        if ticket.seen(cmd.command_id):
+            return self._outcome(ticket, [], changed=False)
+        self._check_version(ticket, cmd.expected_version)
+        meta = self._meta(
+            cmd, policy_version=f"{ticket.policy.get('id')}@{ticket.policy.get('version')}"
+        )
+        if meta.occurred_at < ticket.received_at:
+            raise InvalidValue(
+                "occurred_at",
+                f"lies before the ticket was received ({ticket.received_at.isoformat()})",
+            )
+        ctx = Ctx(meta, self.catalogue)
+        with recording_clock(self.clock):
+            changed = self._apply(ticket, cmd, ctx)
+        if not changed:
+            return self._outcome(ticket, [], changed=False)
+        return self._outcome(ticket, self._save_all(ticket))
+
+    def _apply(self, t: Ticket, cmd: c.TicketCommand, ctx: Ctx) -> bool:
+        """Route a command to the aggregate; False when it had nothing to do (idempotent)."""
+        at = ctx.at
+        match cmd:
+            case c.Dispatch():
+                dept = cmd.to_department or self.directory.route(
+                    t.kind,
+                    voltage=t.details["voltage"],
+                    station=t.details["station"],
+                    at=at,
+                    category=t.category,
+                )
+                self.directory.department(dept, at)
+                t.dispatch(ctx, dept, cmd.owner, cmd.note)
+            case c.Transfer():
+                self.directory.department(cmd.to_department, at)
+                t.transfer(ctx, cmd.to_department, cmd.owner, cmd.reason)
+            case c.HandOver():
+                self.directory.department(cmd.to_department, at)
+                t.hand_over(ctx, cmd.to_department, cmd.reason)
+            case c.Classify() | c.Reclassify():
+                if isinstance(cmd, c.Classify):
+                    if not isinstance(t, Complaint):
+                        t._require("classify")
+                    assert isinstance(t, Complaint)
+                    t.classify(ctx, cmd.category, cmd.priority, cmd.ticket_class)
+                else:
+                    t.reclassify(ctx, cmd.category, cmd.priority, cmd.ticket_class)
+                self._rebind_if_needed(t, ctx, getattr(cmd, "basis", None), "reclassified")
+            case c.RebindSla():
+                when = t.received_at if cmd.basis == "from_receipt" else at
+                policy = self.catalogue.match(self.facts_for(t), when)
+                t.rebind_sla(ctx, policy, self.catalogue.version, cmd.basis, cmd.reason)
+            case c.Accept():
+                t.accept(ctx, cmd.owner)
+            case c.Urge():
+                t.urge(ctx, cmd.note)
+            case c.Supervise():
+                t.supervise(ctx, cmd.reason)
+            case c.ContactCustomer():
+                t.contact_customer(ctx, cmd.note)
+            case c.Pause():
+                t.pause(ctx, cmd.reason)
+            case c.Resume():
+                t.resume(ctx)
+            case c.Reply():
+                t.reply(ctx, cmd.result, cmd.measures)
+            case c.Answer():
+                t.answer(ctx, cmd.content, cmd.via)
+            case c.Close():
+                t.close(ctx, cmd.note)
+            case c.Reopen():
+                t.reopen(ctx, cmd.reason)
+            case c.Withdraw():
+                t.withdraw(ctx, cmd.reason)
+            case c.OpenDispute():
+                t.open_dispute(ctx, cmd.subject)
+            case c.ResolveDispute():
+                t.resolve_dispute(ctx, cmd.outcome)
+            case c.ResolveAtFirstContact():
+                t.resolve_at_first_contact(ctx, cmd.answer)
+            case c.Verify() | c.Reject() | c.RecordCause():
+                if not isinstance(t, Complaint):
+                    t._require(cmd.action)
+                assert isinstance(t, Complaint)
+                if isinstance(cmd, c.Verify):
+                    t.verify(ctx, cmd.note)
+                elif isinstance(cmd, c.Reject):
+                    t.reject(ctx, cmd.reason, cmd.note)
+                else:
+                    t.record_cause(ctx, cmd.cause, cmd.solution)
+            case (
+                c.DispatchCrew()
+                | c.RecordArrival()
+                | c.RecordRestoration()
+                | c.Step()
+                | c.RecordTest()
+                | c.ProposeAdjustment()
+            ):
+                if not isinstance(t, ServiceRequest):
+                    t._require(cmd.action)
+                assert isinstance(t, ServiceRequest)
+                self._service_step(t, cmd, ctx)
+            case c.RaiseSlaWarning():
+                return t.raise_sla_warning(ctx, cmd.milestone, cmd.cycle, cmd.threshold)
+            case c.RecordSlaBreach():
+                return t.record_breach(ctx, cmd.milestone, cmd.cycle)
+            case c.EscalateSla():
+                return t.escalate(ctx, cmd.milestone, cmd.cycle, cmd.level)
+            case _:
+                raise InvalidValue("action", f"unknown action {cmd.action!r}")
+        return True
+
+    @staticmethod
+    def _service_step(t: ServiceRequest, cmd: c.TicketCommand, ctx: Ctx) -> None:
+        match cmd:
+            case c.DispatchCrew():
+                t.dispatch_crew(ctx, cmd.crew, cmd.promised_arrival_at)
+            case c.RecordArrival():
+                t.record_arrival(ctx, cmd.crew)
+            case c.RecordRestoration():
+                t.record_restoration(ctx, cmd.crew, cmd.cause)
+            case c.RecordTest():
+                t.record_test(ctx, cmd.owner, cmd.result, cmd.error_percent)
+            case c.ProposeAdjustment():
+                t.propose_adjustment(ctx, cmd.owner, cmd.kwh, cmd.amount_yuan)
+            case c.Step():
+                t._require(cmd.action)
+                getattr(t, cmd.action)(ctx, cmd.owner, cmd.note)
+
+    def _rebind_if_needed(self, t: Ticket, ctx: Ctx, basis: str | None, why: str) -> None:
+        """Re-bind only when the new facts match another policy *at receipt*.
+
+        A policy version that came into force after intake is not a reason to re-bind: the
+        ticket keeps the version bound when it was received unless its facts changed.
+        """
+        at_receipt = self.catalogue.match(self.facts_for(t), t.received_at)
+        if (at_receipt.id, at_receipt.version) == (t.policy.get("id"), t.policy.get("version")):
+            return
+        chosen = basis or at_receipt.rebind_basis
+        policy = (
+            at_receipt
+            if chosen == "from_receipt"
+            else self.catalogue.match(self.facts_for(t), ctx.at)
+        )
+        t.rebind_sla(
+            ctx,
+            policy,
+            self.catalogue.version,
+            chosen,
+            f"{why}: now matches {policy.id}@{policy.version}",
+        )
+
+    # -------------------------------------------------------------- callbacks
+
+    def schedule_callback(self, cmd: c.ScheduleCallback) -> Outcome:
+        """Schedule a callback; a post-service one moves its ticket to CALLBACK_PENDING."""
+        ident = self._derived_id("callback", cmd.command_id)
+        if ident is not None and (existing := self._find(ident)) is not None:
+            return self._outcome(existing, [], changed=False)
+        Callback.check_new(cmd.kind, cmd.max_attempts)
+        meta = self._meta(cmd)
+        ticket: Ticket | None = None
+        if cmd.kind == "post_service":
+            if cmd.ticket_id is None:
+                raise InvalidValue("ticket_id", "a post-service callback needs its ticket")
+            ticket = self._load(Ticket, cmd.ticket_id, "ticket")
+            ticket._require("request_callback")
+            customer_id = UUID(ticket.customer["id"]) if ticket.customer.get("id") else None
+        else:
+            if cmd.customer_id is None:
+                raise InvalidValue("customer_id", "a periodic callback needs its customer")
+            self._load(Customer, cmd.customer_id, "customer")
+            customer_id = cmd.customer_id
+        due = cmd.due_at or self._callback_due(ticket, meta.occurred_at)
+        ident = ident or uuid.uuid4()
+        with recording_clock(self.clock):
+            callback = Callback(
+                meta=meta,
+                number=_number("callback", meta.occurred_at, ident),
+                kind=cmd.kind,
+                customer_id=customer_id,
+                source_ticket_id=ticket.id if ticket else None,
+                source_number=ticket.number if ticket else None,
+                department=ticket.department if ticket else None,
+                due_at=due,
+                max_attempts=cmd.max_attempts,
+                id=ident,
+            )
+            if ticket is not None:
+                ticket.request_callback(Ctx(meta, self.catalogue), str(callback.id))
+        pending = list(callback.pending_events)
+        self._commit(*(a for a in (callback, ticket) if a is not None))
+        return self._outcome(callback, pending)
+
+    def _callback_due(self, ticket: Ticket | None, at: datetime) -> datetime:
+        """The callback milestone's deadline if the policy has one, else one working day."""
+        if ticket is not None:
+            for run in ticket.running_clocks():
+                if run.clock.milestone == "callback" and run.due_at is not None:
+                    return run.due_at
+        office = self.catalogue.calendar("cn-office")
+        return office.add(at, office.standard_day_seconds)
+
+    def _callback_and_ticket(self, callback_id: UUID) -> tuple[Callback, Ticket | None]:
+        callback: Callback = self._load(Callback, callback_id, "callback")
+        ticket = None
+        if callback.source_ticket_id is not None:
+            ticket = self._load(Ticket, callback.source_ticket_id, "ticket")
+        return callback, ticket
+
+    def record_callback_attempt(self, cmd: c.RecordCallbackAttempt) -> Outcome:
+        callback, ticket = self._callback_and_ticket(cmd.callback_id)
+        if callback.seen(cmd.command_id):
+            return self._outcome(callback, [], changed=False)
+        self._check_version(callback, cmd.expected_version)
+        meta = self._meta(cmd)
+        touched: list[Recorded] = [callback]
+        with recording_clock(self.clock):
+            callback.record_attempt(meta, cmd.outcome, cmd.note)
+            if (
+                callback.state is CallbackState.UNREACHABLE
+                and ticket is not None
+                and ticket.state is State.CALLBACK_PENDING
+            ):
+                ticket.close(
+                    Ctx(meta, self.catalogue), note="回访失败: customer unreachable", satisfied=None
+                )
+                touched.append(ticket)
+        return self._outcome(callback, self._save_all(*touched))
+
+    def record_callback_outcome(self, cmd: c.RecordCallbackOutcome) -> Outcome:
+        """Record the customer's verdict; closes or reopens the source ticket in the same write."""
+        callback, ticket = self._callback_and_ticket(cmd.callback_id)
+        if callback.seen(cmd.command_id):
+            return self._outcome(callback, [], changed=False)
+        self._check_version(callback, cmd.expected_version)
+        meta = self._meta(cmd)
+        touched: list[Recorded] = [callback]
+        with recording_clock(self.clock):
+            satisfied = callback.record_outcome(
+                meta, cmd.satisfaction, cmd.satisfied, cmd.comment, cmd.follow_up
+            )
+            # A dissatisfied verdict reopens the ticket even if someone closed it meanwhile.
+            pending = ticket is not None and ticket.state is State.CALLBACK_PENDING
+            closed = ticket is not None and ticket.state is State.CLOSED
+            if ticket is not None and (pending or (closed and not satisfied)):
+                ctx = Ctx(meta, self.catalogue)
+                if satisfied:
+                    ticket.close(ctx, note="回访满意", satisfied=True)
+                else:
+                    ticket.reopen(
+                        ctx, f"回访不满意 (satisfaction {cmd.satisfaction}): {cmd.comment}".strip()
+                    )
+                touched.append(ticket)
+        return self._outcome(callback, self._save_all(*touched))
+
+    def cancel_callback(self, cmd: c.CancelCallback) -> Outcome:
+        callback: Callback = self._load(Callback, cmd.callback_id, "callback")
+        if callback.seen(cmd.command_id):
+            return self._outcome(callback, [], changed=False)
+        with recording_clock(self.clock):
+            callback.cancel(self._meta(cmd), cmd.reason)
+        return self._outcome(callback, self._save_all(callback))
+
+    # ---------------------------------------------------------------- dispatch
+
+    def handle(self, cmd: c.Command) -> Outcome:
+        """One entry point for every command (CLI, API, workers)."""
+        if cmd.role is Role.AUDITOR:
+            raise InvalidValue("role", "auditors read; they change nothing")
+        match cmd:
+            case c.ReceiveTicket():
+                return self.receive(cmd)
+            case c.TicketCommand():
+                return self.act(cmd)
+            case c.RegisterCustomer():
+                return self.register_customer(cmd)
+            case c.AssignGrade():
+                return self.assign_grade(cmd)
+            case c.AssignAccountManager():
+                return self.assign_account_manager(cmd)
+            case c.ScheduleCallback():
+                return self.schedule_callback(cmd)
+            case c.RecordCallbackAttempt():
+                return self.record_callback_attempt(cmd)
+            case c.RecordCallbackOutcome():
+                return self.record_callback_outcome(cmd)
+            case c.CancelCallback():
+                return self.cancel_callback(cmd)
+        raise InvalidValue("command", f"unknown command {type(cmd).__name__}")
+
+
+def _facts(
+    kind: str,
+    ticket_class: str,
+    category: str,
+    priority: str,
+    customer: dict[str, Any],
+    details: dict[str, Any],
+) -> TicketFacts:
+    return TicketFacts(
+        kind=kind,
+        ticket_class=ticket_class,
+        category=category,
+        grade=customer.get("grade", "none"),
+        priority=priority,
+        area=details.get("area") or customer.get("area", "urban"),
+        voltage=details.get("voltage") or customer.get("voltage", "lv_residential"),
+        key_account=bool(customer.get("key_account", False)),
+    )
+
+
+def _number(kind: str, at: datetime, ident: UUID) -> str:
+    """A human ticket number: kind prefix, local date of receipt, six hex digits of the id."""
+    local = at.astimezone(_SHANGHAI)
+    prefix = NUMBER_PREFIX.get(kind, "HF")  # HF 回访
+    return f"{prefix}{local:%Y%m%d}{ident.hex[:6].upper()}"
+
+
+def _shanghai() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+_SHANGHAI = _shanghai()
