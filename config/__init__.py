@@ -1,0 +1,1 @@
+"""Edge configuration: settings, logging, data files (SLA policies, calendars) and bootstrap."""

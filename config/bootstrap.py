@@ -1,0 +1,117 @@
+"""The composition root: builds the desk (and later projections and workers) from settings.
+
+Entry points (CLI, API, workers) and tests call these functions; nothing else constructs
+infrastructure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from config.catalogue import load_catalogue
+from config.org_loader import load_directory
+from config.settings import Settings
+from domain.desk import Desk
+from projections.adapter_postgres import PostgresViewStore
+from projections.adapter_sqlite import SQLiteViewStore
+from projections.core import Projection
+from workers.projector import Follower, Projector
+
+
+def system_clock() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+# Any fixed number: every casetrail process takes this advisory lock while it creates tables.
+_SCHEMA_LOCK = 0x63617365  # "case"
+
+
+@contextmanager
+def schema_lock(settings: Settings) -> Iterator[None]:
+    """Serialise table creation between processes starting at once on one PostgreSQL database.
+
+    eventsourcing creates its insert function with ``CREATE OR REPLACE FUNCTION`` and the view
+    stores their tables with ``CREATE ... IF NOT EXISTS``; PostgreSQL refuses both when two
+    sessions run them concurrently ("tuple concurrently updated", duplicate ``pg_type`` key),
+    which is what two projectors, or ``rebuild --jobs``, starting together would do.
+    SQLite needs nothing: its file lock already serialises writers.
+    """
+    if settings.backend == "sqlite":
+        yield
+        return
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+
+
+def build_desk(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> Desk:
+    """The write-side application on the configured event store (SQLite or PostgreSQL)."""
+    settings = settings or Settings()
+    with schema_lock(settings):
+        return Desk(
+            catalogue=load_catalogue(),
+            directory=load_directory(),
+            clock=clock or system_clock,
+            env=settings.eventsourcing_env(),
+        )
+
+
+def build_projections() -> list[Projection]:
+    """Every read model casetrail maintains, in a fixed order."""
+    from projections.callback_plan import CallbackPlan
+    from projections.department_performance import DepartmentPerformance
+    from projections.escalation_queue import EscalationQueue
+    from projections.sla_deadlines import SlaDeadlines
+    from projections.ticket_timeline import TicketTimeline
+    from projections.worklists import Worklists
+
+    return [
+        TicketTimeline(),
+        SlaDeadlines(),
+        EscalationQueue(),
+        Worklists(),
+        DepartmentPerformance(load_directory()),
+        CallbackPlan(),
+    ]
+
+
+def build_followers(
+    settings: Settings | None = None, projections: list[Projection] | None = None
+) -> list[Follower]:
+    """One view store per projection on the configured backend, sharing one datastore."""
+    settings = settings or Settings()
+    env = Environment("views", settings.eventsourcing_env())
+    factory = InfrastructureFactory.construct(env=env)
+    base: type[Any] = SQLiteViewStore if settings.backend == "sqlite" else PostgresViewStore
+    followers = []
+    with schema_lock(settings):
+        for projection in projections or build_projections():
+            store_class = type(
+                f"{type(projection).__name__}Store",
+                (base,),
+                {"projection": projection, "application_name": f"casetrail.{projection.name}"},
+            )
+            store: Any = factory.tracking_recorder(store_class)
+            store.create_tables()
+            followers.append(Follower(projection, store))
+    return followers
+
+
+def build_projector(
+    desk: Desk, settings: Settings | None = None, *, batch_size: int = 1000
+) -> Projector:
+    return Projector(desk, build_followers(settings), batch_size=batch_size)
