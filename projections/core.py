@@ -1,0 +1,413 @@
+"""What every projection shares: tables, the row interface a fold writes to, digests.
+
+A projection is a pure fold: ``fold(event, rows)`` reads and writes rows of its own tables
+through the :class:`Rows` interface and nothing else — no clock, no randomness, no write-side
+queries. Times come from event metadata. The projector worker (``workers/projector.py``) gives
+it a :class:`Batch`, which collects the changes of many events and hands them, together with
+the tracking position of the last event, to the backend adapter in one transaction: a crash
+can neither lose nor double an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from operator import itemgetter
+from typing import Any, Final, Protocol
+from uuid import UUID
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+Slot = tuple[str, Key]  # (table, key): one row of one projection
+COLUMN_TYPES = ("text", "int", "real", "bool", "ts", "json")
+
+
+def _key_getter(key: tuple[str, ...]) -> Callable[[Row], Key]:
+    """A C-level ``row -> key tuple`` (``itemgetter`` returns a bare value for one column)."""
+    if len(key) == 1:
+        only = key[0]
+        return lambda row: (row[only],)
+    getter: Callable[[Row], Key] = itemgetter(*key)
+    return getter
+
+
+@dataclass(frozen=True)
+class Table:
+    """One view table: its key columns and its value columns with their types."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...]  # (column, type) including the key columns
+    append_only: bool = False  # the fold writes these rows and never reads them back
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    name_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    kinds: dict[str, str] = field(init=False, repr=False, compare=False)
+    key_getter: Callable[[Row], Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = [c for c, _ in self.columns]
+        # Computed once: folds call put() for every event on the hot path.
+        object.__setattr__(self, "names", tuple(names))
+        object.__setattr__(self, "name_set", frozenset(names))
+        object.__setattr__(self, "kinds", dict(self.columns))
+        object.__setattr__(self, "key_getter", _key_getter(self.key))
+        for column, kind in self.columns:
+            if kind not in COLUMN_TYPES:
+                raise ValueError(f"{self.name}.{column}: unknown column type {kind!r}")
+        missing = set(self.key) - set(names)
+        if missing:
+            raise ValueError(f"{self.name}: key columns {sorted(missing)} are not columns")
+
+    def key_of(self, row: Row) -> Key:
+        return self.key_getter(row)
+
+
+class Rows(Protocol):
+    """The only door a fold has: rows of its own tables, by key."""
+
+    def get(self, table: str, key: Key) -> Row | None: ...
+
+    def put(self, table: str, row: Row) -> None: ...
+
+    def delete(self, table: str, key: Key) -> None: ...
+
+
+class Projection:
+    """Base of the read models: dispatches each event to ``on_<EventClassName>``."""
+
+    name = "projection"
+    version = 1  # bump when the fold changes: a rebuild is then due
+    tables: tuple[Table, ...] = ()
+
+    def fold(self, event: Any, rows: Rows) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event, rows)
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(f"{self.name} has no table {name!r}")
+
+
+class ViewStore(Protocol):
+    """A backend adapter: creates, reads and writes one projection's tables atomically."""
+
+    def create_tables(self) -> None: ...
+
+    def drop_tables(self) -> None: ...
+
+    def load(self, table: Table, key: Key) -> Row | None: ...
+
+    def write(
+        self,
+        changes: Sequence[tuple[Table, Key, Row | None]],
+        position: int | None,
+        expected: int | None = None,
+    ) -> None:
+        """Apply the changes and move the position, if the stored position is ``expected``.
+
+        Raises :class:`PositionMoved` (and writes nothing) when another projector moved it.
+        """
+        ...
+
+    def position(self) -> int | None: ...
+
+    def dump(self, table: Table) -> list[Row]: ...
+
+
+class PositionMoved(Exception):
+    """Another projector committed to these views since this one read its position."""
+
+    def __init__(self, expected: int | None, found: int | None) -> None:
+        super().__init__(f"view position moved: expected {expected}, found {found}")
+        self.expected = expected
+        self.found = found
+
+
+_UNKNOWN: Final[Any] = object()  # "no answer here, look further", distinct from a known absence
+
+
+class Batch:
+    """A unit of work over one projection's rows, committed with a tracking position.
+
+    Committed rows are kept in a bounded LRU cache across batches (the projector is the only
+    writer of its views), so catching up does not query the same ticket again and again, and
+    memory stays flat however many events there are.
+
+    ``pending`` is the previous batch while the projector commits it in the background: its
+    rows are newer than the cache and the store, so reads look there first. The cache itself
+    only ever receives rows the store has committed (:meth:`remember`) or returned.
+    """
+
+    def __init__(
+        self,
+        projection: Projection,
+        store: ViewStore,
+        cache: LRU,
+        *,
+        fresh: bool = False,
+        pending: Batch | None = None,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.cache = cache
+        # A store with no tracked position has no rows (rows and position commit together),
+        # so every row in it was written by us: a slot the cache never forgot is an absence.
+        self.fresh = fresh
+        self.pending: dict[Slot, Row | None] = pending.dirty if pending is not None else {}
+        self.tables = {t.name: t for t in projection.tables}
+        self.dirty: dict[Slot, Row | None] = {}
+
+    def get(self, table: str, key: Key) -> Row | None:
+        slot = (table, key)
+        row = self.dirty.get(slot, _UNKNOWN)
+        if row is _UNKNOWN:
+            row = self.pending.get(slot, _UNKNOWN)
+            if row is _UNKNOWN:
+                row = self._committed(slot)
+        return None if row is None else dict(row)
+
+    def _committed(self, slot: Slot) -> Row | None:
+        """The row as the store has it: cached, known absent, or queried (and then cached)."""
+        spec = self.tables[slot[0]]
+        if spec.append_only:
+            return self.store.load(spec, slot[1])
+        hit, row = self.cache.get(slot)
+        if not hit:
+            if self.fresh and not self.cache.may_have_forgotten(slot):
+                row = None
+            else:
+                row = self.store.load(spec, slot[1])
+            self.cache.put(slot, row)
+        return row
+
+    def put(self, table: str, row: Row) -> None:
+        spec = self.tables[table]
+        if row.keys() != spec.name_set:
+            unknown = row.keys() - spec.name_set
+            if unknown:
+                raise KeyError(f"{table}: unknown columns {sorted(unknown)}")
+            row = {name: row.get(name) for name in spec.names}
+        self.dirty[(table, spec.key_getter(row))] = row
+
+    def delete(self, table: str, key: Key) -> None:
+        self.dirty[(table, key)] = None
+
+    def changes(self) -> list[tuple[Table, Key, Row | None]]:
+        """What :meth:`ViewStore.write` takes: every changed row (None: deleted)."""
+        tables = self.tables
+        return [(tables[t], key, row) for (t, key), row in self.dirty.items()]
+
+    def write(self, position: int | None, expected: int | None = None) -> None:
+        """Write every change and the position in one transaction; the cache is not touched.
+
+        Safe to run in another thread than the folding one: it only reads ``dirty``, which
+        nothing changes once this batch's fold is over (folds get copies of rows).
+        """
+        self.store.write(self.changes(), position, expected)
+
+    def remember(self) -> int:
+        """After a successful write: cache the committed rows; returns rows changed."""
+        cache, tables = self.cache, self.tables
+        for slot, row in self.dirty.items():
+            # Rows a fold only appends (never reads back) would just crowd the cache.
+            if not tables[slot[0]].append_only:
+                cache.put(slot, row)
+        return len(self.dirty)
+
+    def commit(self, position: int | None, expected: int | None = None) -> int:
+        """Write every change and the position in one transaction; returns rows changed."""
+        self.write(position, expected)
+        count = self.remember()
+        self.dirty = {}
+        return count
+
+
+class SlotFilter:
+    """A fixed-size Bloom filter of slots: "certainly never added" or "maybe added".
+
+    The LRU adds the rows it evicts, so a projector rebuilding into empty views can still tell
+    a row it never wrote (no query needed) from one it wrote and forgot (query the store) once
+    the cache overflows. Memory is fixed (``bits / 8`` bytes); a false positive only costs a
+    query, and they stay rare (about 0.5% after a million evictions at the default size).
+    """
+
+    HASHES = 3
+
+    def __init__(self, bits: int = 1 << 24) -> None:
+        if bits <= 0 or bits & (bits - 1):
+            raise ValueError("bits must be a power of two")
+        self.mask = bits - 1
+        self.bits = bytearray(bits >> 3)
+
+    def _positions(self, slot: Slot) -> tuple[int, ...]:
+        # Double hashing (Kirsch-Mitzenmacher) from one 64-bit hash; hash() is stable within
+        # a process, which is all an in-memory filter needs.
+        h = hash(slot) & 0xFFFF_FFFF_FFFF_FFFF
+        step = (h >> 32) | 1
+        mask = self.mask
+        return tuple((h + i * step) & mask for i in range(self.HASHES))
+
+    def add(self, slot: Slot) -> None:
+        bits = self.bits
+        for p in self._positions(slot):
+            bits[p >> 3] |= 1 << (p & 7)
+
+    def __contains__(self, slot: Slot) -> bool:
+        bits = self.bits
+        return all(bits[p >> 3] >> (p & 7) & 1 for p in self._positions(slot))
+
+
+class LRU:
+    """A small bounded cache of committed rows (``None`` caches a known absence).
+
+    It remembers which rows it evicted (in a fixed-size :class:`SlotFilter`, made at the
+    first eviction), so :meth:`may_have_forgotten` can vouch for slots it never held.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.data: OrderedDict[Slot, Row | None] = OrderedDict()
+        self.forgotten: SlotFilter | None = None
+        self.cleared = False  # clear() dropped rows without remembering which
+
+    def get(self, slot: Slot) -> tuple[bool, Row | None]:
+        data = self.data
+        row = data.get(slot, _UNKNOWN)
+        if row is _UNKNOWN:
+            return False, None
+        data.move_to_end(slot)
+        return True, row
+
+    def put(self, slot: Slot, row: Row | None) -> None:
+        data = self.data
+        data[slot] = row
+        data.move_to_end(slot)
+        while len(data) > self.size:
+            old, old_row = data.popitem(last=False)
+            if old_row is not None:  # a forgotten absence is still an absence
+                if self.forgotten is None:
+                    self.forgotten = SlotFilter()
+                self.forgotten.add(old)
+
+    def may_have_forgotten(self, slot: Slot) -> bool:
+        """False only when this cache certainly never held (and dropped) a row for ``slot``."""
+        if self.cleared:
+            return True
+        return self.forgotten is not None and slot in self.forgotten
+
+    def clear(self) -> None:
+        self.data.clear()
+        self.cleared = True  # forgotten rows may exist in the store
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return canonical(value)
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``value -> JSON text`` as ``json.dumps(value, ensure_ascii=False, default=...)``.
+
+    Built once: ``json.dumps`` with any non-default option builds a new encoder on every
+    call, and ``JSONEncoder.encode`` builds a new C encoder on every call too. Rows hold no
+    reference cycles, so the C encoder can go without the circular check and be reused
+    (same text, about half the time per value); without the C accelerator, the plain encoder.
+    """
+    plain = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+    if c_make_encoder is None:
+        return plain.encode
+    make: Any = c_make_encoder
+    chunks = make(None, _json_default, encode_basestring, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
+
+
+def dumps(value: Any) -> str:
+    """JSON for storage: fast, datetimes as canonical UTC strings (digests re-canonicalise)."""
+    if not value and type(value) in (list, dict):
+        return "[]" if type(value) is list else "{}"  # the commonest values, by far
+    return _encode(value)
+
+
+# Types canonical() returns unchanged (exact types: subclasses take the general path).
+_AS_IS = frozenset({str, int, bool, type(None)})
+
+# Canonical text of recent UTC instants. The same instants come back again and again (a
+# ticket's received, due and updated times in every version of its rows; business-hour
+# deadlines shared by many tickets), and formatting one costs ten dict lookups.
+_INSTANT_TEXT: dict[datetime, str] = {}
+_INSTANT_TEXT_SIZE = 16_384
+
+
+def _instant_text(value: datetime) -> str:
+    text = _INSTANT_TEXT.get(value)  # equal instants, whatever their zone: one spelling
+    if text is None:
+        text = value.astimezone(UTC).isoformat(timespec="microseconds")
+        if value.tzinfo is UTC:
+            if len(_INSTANT_TEXT) >= _INSTANT_TEXT_SIZE:
+                _INSTANT_TEXT.clear()  # crude but bounded; refills within a batch
+            _INSTANT_TEXT[value] = text
+    return text
+
+
+def canonical(value: Any) -> Any:
+    """One spelling per value, so digests agree across backends and runs."""
+    # Exact-type fast paths first: folds canonicalise every SLA schedule they store.
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        out = {}
+        for k in sorted(value):  # keys are distinct: the order of sorted(items), cheaper
+            v = value[k]
+            out[k] = v if type(v) in _AS_IS else canonical(v)
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) in _AS_IS else canonical(v) for v in value]
+    if isinstance(value, datetime):
+        return _instant_text(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    return value
+
+
+def digest_rows(table: Table, rows: Iterable[Row]) -> tuple[int, str]:
+    """(row count, sha256) of a table's rows in key order."""
+    h = hashlib.sha256()
+    count = 0
+    ordered = sorted(
+        (canonical(r) for r in rows), key=lambda r: json.dumps([r[k] for k in table.key])
+    )
+    for row in ordered:
+        h.update(json.dumps([row[c] for c in table.names], ensure_ascii=False).encode())
+        h.update(b"\n")
+        count += 1
+    return count, h.hexdigest()
+
+
+def meta_of(event: Any) -> Any:
+    """The event's metadata (actor, department, occurred_at, ...)."""
+    return event.meta

@@ -1,0 +1,1 @@
+"""Long-running processes: projector, relay, SLA clock, callback scheduler."""
