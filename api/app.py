@@ -1,0 +1,139 @@
+"""The casetrail HTTP API (FastAPI): JSON under ``/api/v1``, OpenAPI at ``/openapi.json``.
+
+:func:`create_app` is the API's composition: it takes settings (and, for tests, a desk that
+is already built), and on startup builds the desk from settings unless given, loads the users
+file, and either starts the in-process workers (projector, SLA clock, callback scheduler:
+``casetrail serve``) or only builds a projector for the views that the caller drives
+(``app.state.runtime.catch_up()``). The thin client's pages, when ``api/static`` exists, are
+served at ``/``.
+
+Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token>``)::
+
+    POST /api/v1/tickets                                intake -> 201
+    POST /api/v1/tickets/{id}/{action}                  each action in commands.TICKET_ACTIONS
+    GET  /api/v1/tickets/{id}[?as_of=&reveal=&reason=]  the ticket now or as recorded then
+    GET  /api/v1/tickets/{id}/history                   every event
+    GET  /api/v1/worklists?department=&owner=&kind=&state=
+    GET  /api/v1/sla/deadlines?state=&department=&due_before=&ticket_id=&milestone=
+    GET  /api/v1/escalations?department=&min_level=&milestone=
+    GET  /api/v1/reports/departments?from=&to=&as_of=
+    POST /api/v1/callbacks                              schedule -> 201
+    POST /api/v1/callbacks/{id}/attempts | /outcome | /cancel
+    GET  /api/v1/callbacks/{id}
+    POST /api/v1/customers                              register -> 201
+    POST /api/v1/customers/{id}/grade | /account-manager
+    GET  /api/v1/customers/{id}
+    GET  /api/v1/audit/access?subject_id=&actor=        auditors and admins
+    GET  /api/v1/me
+    GET  /api/v1/health                                 no token
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.auth import Policy
+from api.reads import ViewReader
+from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
+from api.runtime import Runtime
+from api.writes import IdempotencyMemory
+from config.bootstrap import build_desk, build_projector
+from config.settings import Settings
+from config.users import Users, load_users
+from domain.desk import Desk
+
+API_PREFIX = "/api/v1"
+STATIC = Path(__file__).resolve().parent / "static"
+VERSION = "0.1.0"
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    desk: Desk | None = None,
+    workers: bool = True,
+    users: Users | None = None,
+) -> tuple[Runtime, bool]:
+    """Everything the routes share; ``True`` second when the desk was built here (and is ours)."""
+    own = desk is None
+    desk = desk or build_desk(settings)
+    try:
+        users = users or load_users(settings.users_file, desk.directory)
+        running = None
+        if workers:
+            from workers.inprocess import InProcessWorkers
+
+            running = InProcessWorkers(desk, settings)
+            projector = running.projector
+        else:
+            projector = build_projector(desk, settings)
+        runtime = Runtime(
+            settings=settings,
+            desk=desk,
+            users=users,
+            policy=Policy(desk.directory),
+            projector=projector,
+            reader=ViewReader(projector.followers, desk),
+            idempotency=IdempotencyMemory(),
+            workers=running,
+        )
+    except BaseException:
+        if own:
+            desk.close()
+        raise
+    return runtime, own
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    desk: Desk | None = None,
+    workers: bool = True,
+    users: Users | None = None,
+) -> FastAPI:
+    """The ASGI app. Pass ``settings`` matching ``desk`` when you pass a desk (tests do).
+
+    ``workers=False`` runs no background thread: views move only when something calls
+    ``app.state.runtime.catch_up()`` (or a projector runs elsewhere).
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime, own = build_runtime(settings, desk=desk, workers=workers, users=users)
+        app.state.runtime = runtime
+        if runtime.workers is not None:
+            runtime.workers.start()
+        try:
+            yield
+        finally:
+            if runtime.workers is not None:
+                runtime.workers.close()
+            if own:
+                runtime.desk.close()
+
+    app = FastAPI(
+        title="casetrail",
+        version=VERSION,
+        description=(
+            "Event-sourced complaint and service-ticket desk of a 95598 hotline. "
+            "Bearer tokens map to users (config/data/users.toml in the demo); errors are "
+            "JSON with a stable `code`."
+        ),
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    router = APIRouter()
+    for module in (tickets, views, reports, callbacks, customers, audit, system, stream):
+        router.include_router(module.router)
+    app.include_router(router, prefix=API_PREFIX)
+    if STATIC.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
+    return app

@@ -1,0 +1,74 @@
+"""Personal data on the way out: masked, or shown and recorded - never shown unrecorded.
+
+Each read that may carry personal data (a ticket, its history, a customer) passes its payload
+here with whether the user's role and department entitle them to it (``api.auth.Policy``).
+
+- ``reveal`` omitted: entitled users see the data unmasked, everyone else masked.
+- ``reveal=false``: masked for everyone, nothing recorded (lists, polling, the thin client's
+  default view).
+- ``reveal=true``: unmasked if entitled, 403 ``forbidden`` otherwise.
+
+An unmasked answer that actually contains personal data is recorded first, as a
+``DataAccessRecorded`` event (``domain/access.py``) naming the reader, the subject and the
+fields, with the optional ``reason``. If the record cannot be written, the read fails: no
+record, no reveal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import Request
+
+from api.errors import forbidden
+from api.present import personal
+from api.runtime import Runtime
+from config.users import User
+from domain.access import record_access
+from domain.base import Meta
+
+
+def guard(
+    runtime: Runtime,
+    request: Request,
+    user: User,
+    payload: Any,
+    *,
+    entitled: bool,
+    reveal: bool | None,
+    reason: str,
+    subject_kind: str,
+    subject_id: Any,
+    subject_number: str | None,
+) -> tuple[Any, bool]:
+    """``(payload as the user may see it, masked?)``; records the read when unmasked."""
+    plain, hidden, paths = personal(payload)
+    show = entitled if reveal is None else reveal
+    if show and not entitled:
+        raise forbidden(
+            f"{user.id} ({user.role.value}, {user.department}) may not see the personal data "
+            f"of {subject_kind} {subject_number or subject_id}"
+        )
+    if not show:
+        return hidden, True
+    if paths:
+        meta = Meta(
+            actor=user.id,
+            role=user.role.value,
+            department=user.department,
+            channel="api",
+            occurred_at=runtime.now(),
+            correlation_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        )
+        record_access(
+            runtime.desk,
+            meta,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            subject_number=subject_number,
+            fields=sorted({path.rsplit(".", 1)[-1] for path in paths}),
+            reason=reason,
+            endpoint=f"{request.method} {request.url.path}",
+        )
+    return plain, False

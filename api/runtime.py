@@ -1,0 +1,67 @@
+"""What the routes share: the desk, the users, the views and their projector, the policy.
+
+Built once by ``api.app.create_app`` (in its lifespan) and reached by routes through the
+:func:`get_runtime` dependency.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import Request
+
+from config.settings import Settings
+from config.users import Users
+from domain.desk import Desk
+from domain.errors import NotFound
+
+if TYPE_CHECKING:
+    from api.auth import Policy
+    from api.reads import ViewReader
+    from api.writes import IdempotencyMemory
+
+
+@dataclass
+class Runtime:
+    """One running API: everything a request may need, nothing it must build."""
+
+    settings: Settings
+    desk: Desk
+    users: Users
+    policy: Policy
+    projector: Any  # workers.projector.Projector
+    reader: ViewReader
+    idempotency: IdempotencyMemory
+    workers: Any = None  # workers.inprocess.InProcessWorkers when they run here
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> datetime:
+        """The desk's clock: the instant reads are evaluated at (injectable in tests)."""
+        return self.desk.clock()
+
+    def load(self, cls: type[Any], ident: UUID, what: str, version: int | None = None) -> Any:
+        """An aggregate of class ``cls`` (optionally at ``version``); NotFound (404) otherwise."""
+        try:
+            found: Any = self.desk.repository.get(ident, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(what, str(ident)) from None
+        if not isinstance(found, cls):
+            raise NotFound(what, str(ident))
+        return found
+
+    def catch_up(self) -> int:
+        """Bring the views up to date in this process (one projector at a time)."""
+        if self.workers is not None:
+            return int(self.workers.views.catch_up())
+        with self.lock:
+            return int(self.projector.catch_up())
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

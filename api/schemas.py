@@ -1,0 +1,279 @@
+"""Request bodies and response shapes of the HTTP API (what /openapi.json documents).
+
+Request bodies are derived from the domain's own commands (``domain/commands.py``) less the
+fields the API fills in itself: who acts (``actor_id``, ``role``, ``department``: from the
+token), ``command_id`` (from ``Idempotency-Key``), ``expected_version`` (from ``If-Match``),
+correlation ids and the addressed aggregate (from the path). Unknown fields are refused (422),
+so an ``actor_id`` smuggled into a body never goes unnoticed.
+
+Responses are documented by the models below; times are ISO-8601 with the hotline's offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from domain.commands import Command
+
+ENVELOPE = frozenset(
+    {
+        "actor_id",
+        "role",
+        "department",
+        "command_id",
+        "expected_version",
+        "correlation_id",
+        "causation_id",
+        "action",
+    }
+)
+
+
+@cache
+def body_of(command: type[Command], *addressed: str) -> type[BaseModel]:
+    """The request body of ``command``: its own fields, less the envelope and ``addressed``."""
+    skip = ENVELOPE | set(addressed)
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in command.model_fields.items()
+        if name not in skip
+    }
+    model: type[BaseModel] = create_model(
+        f"{command.__name__}Body",
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=(command.__doc__ or command.__name__).strip(),
+        **fields,
+    )
+    return model
+
+
+# ----------------------------------------------------------------------- shared
+
+
+class Problem(BaseModel):
+    """Every error: a stable code, a human message, and details by kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["illegal_transition"])
+    message: str = Field(examples=["complaint TS20261012AB12CD is received; cannot close"])
+
+
+class FieldError(BaseModel):
+    field: str
+    in_: str = Field(alias="in")
+    message: str
+    type: str
+
+
+class InvalidInput(Problem):
+    errors: list[FieldError] = []
+
+
+class Progress(BaseModel):
+    """How far a view has caught up: last event applied, head of the log, and the gap."""
+
+    position: int
+    head: int
+    lag: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or unknown bearer token"},
+    403: {"model": Problem, "description": "role or department may not (read_only_role: auditor)"},
+    404: {"model": Problem, "description": "not found"},
+    409: {"model": Problem, "description": "illegal transition, invariant, or version conflict"},
+    422: {"model": InvalidInput, "description": "invalid input or value"},
+}
+
+
+# ---------------------------------------------------------------------- tickets
+
+
+class SlaClock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    milestone: str
+    cycle: int
+    target_seconds: int
+    started_at: datetime
+    due_at: datetime | None
+    paused: bool
+    outcome: str
+    breached: bool
+    warnings: list[float]
+    escalation_levels: list[int]
+    used_seconds: int | None = None
+    left_seconds: int | None = None
+
+
+class ActionResult(BaseModel):
+    """Where a ticket stands after a lifecycle action."""
+
+    id: str
+    number: str
+    kind: str
+    state: str
+    version: int
+    department: str | None
+    owner: str | None
+    changed: bool
+    events: list[str]
+    legal_actions: list[str]
+
+
+class IntakeResult(ActionResult):
+    """A new ticket with the SLA policy bound at intake and its first deadlines."""
+
+    policy: dict[str, Any]
+    deadlines: list[SlaClock]
+
+
+class TicketOut(BaseModel):
+    """A ticket now or as recorded at ``as_of``; contact data masked unless the role needs it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    number: str
+    kind: str
+    state: str
+    version: int
+    department: str | None
+    owner: str | None
+    customer: dict[str, Any]
+    contact: dict[str, Any]
+    contact_masked: bool
+    sla: list[SlaClock]
+    sla_evaluated_at: datetime
+    as_of: datetime | None
+    legal_actions: list[str]
+    allowed_actions: list[str]
+
+
+class HistoryEvent(BaseModel):
+    name: str
+    version: int
+    occurred_at: datetime | None
+    recorded_at: datetime
+    actor: str | None
+    role: str | None
+    department: str | None
+    channel: str | None
+    correlation_id: str | None
+    policy_version: str | None
+    details: dict[str, Any]
+
+
+class HistoryOut(BaseModel):
+    id: str
+    number: str
+    contact_masked: bool
+    events: list[HistoryEvent]
+
+
+# ------------------------------------------------------------------------ views
+
+
+class ViewPage(BaseModel):
+    """Rows of a view, one page, with the view's progress and the instant ages are taken at."""
+
+    view: str
+    at: datetime
+    projection: Progress
+    count: int
+    limit: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
+class ReportOut(BaseModel):
+    date_from: str = Field(alias="from")
+    date_to: str = Field(alias="to")
+    as_of: datetime
+    source: str
+    projection: Progress
+    rows: list[dict[str, Any]]
+
+
+# --------------------------------------------------------- callbacks, customers
+
+
+class CallbackOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    number: str
+    kind: str
+    state: str
+    version: int
+    attempts: int
+    max_attempts: int
+    due_at: datetime
+    legal_actions: list[str]
+    changed: bool | None = None
+    events: list[str] | None = None
+
+
+class CustomerOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str
+    grade: str
+    key_account: bool
+    account_manager: str | None
+    version: int
+    changed: bool | None = None
+    events: list[str] | None = None
+    contact: dict[str, Any] | None = None
+    contact_masked: bool | None = None
+
+
+# ------------------------------------------------------------------ audit, me
+
+
+class AccessRecord(BaseModel):
+    recorded_at: datetime
+    occurred_at: datetime
+    actor: str
+    role: str
+    department: str
+    correlation_id: str
+    subject_kind: str
+    subject_id: str
+    subject_number: str | None
+    fields: list[str]
+    reason: str
+    endpoint: str
+
+
+class AccessPage(BaseModel):
+    head: int
+    count: int
+    rows: list[AccessRecord]
+
+
+class Me(BaseModel):
+    id: str
+    name: str
+    role: str
+    department: str
+    front_office: bool
+    front_office_department: str | None
+    ticket_actions: list[str]
+    may_intake: bool
+    may_handle_callbacks: bool
+    read_only: bool
+
+
+class Health(BaseModel):
+    status: str
+    backend: str
+    head: int
+    projections: dict[str, Progress]
+    workers: bool

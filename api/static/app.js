@@ -1,0 +1,160 @@
+/* casetrail thin client: shared helpers (token, language, fetch, formatting, header). */
+"use strict";
+const CT = (() => {
+  const API = "/api/v1";
+  const DEMO_USERS = [
+    ["demo-agent-service-center", "李娜 · 95598 坐席 (agent)"],
+    ["demo-agent-marketing-service", "周敏 · 营销部客服 (agent)"],
+    ["demo-agent-station-1", "张伟 · 供电所1 (agent)"],
+    ["demo-agent-station-2", "王芳 · 供电所2 (agent)"],
+    ["demo-supervisor-marketing", "刘洋 · 营销部督办 (supervisor)"],
+    ["demo-monitor-token", "赵磊 · SLA 监控 (monitor)"],
+    ["demo-auditor-token", "审计员 (auditor)"],
+    ["demo-admin-token", "管理员 (admin)"],
+  ];
+  const state = { me: null };
+
+  function lang() { return localStorage.getItem("casetrail.lang") || "zh"; }
+  function setLang(l) { localStorage.setItem("casetrail.lang", l); location.reload(); }
+  function t(key) { const tbl = window.I18N[lang()] || window.I18N.zh; return tbl[key] || window.I18N.zh[key] || key; }
+  function v(value) {
+    if (value === null || value === undefined || value === "") return "—";
+    const tbl = window.I18N_VALUES[lang()] || {};
+    return tbl[value] || String(value);
+  }
+  function token() { return localStorage.getItem("casetrail.token") || ""; }
+  function setToken(tok) { if (tok) localStorage.setItem("casetrail.token", tok); else localStorage.removeItem("casetrail.token"); }
+
+  class ApiError extends Error {
+    constructor(status, body) { super((body && body.message) || ("HTTP " + status)); this.status = status; this.body = body; }
+  }
+  async function api(path, opts = {}) {
+    const headers = Object.assign({ "Accept": "application/json" }, opts.headers || {});
+    if (token()) headers["Authorization"] = "Bearer " + token();
+    let body;
+    if (opts.json !== undefined) { headers["Content-Type"] = "application/json; charset=utf-8"; body = JSON.stringify(opts.json); }
+    const r = await fetch(API + path, { method: opts.method || (body ? "POST" : "GET"), headers, body });
+    let data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (!r.ok) throw new ApiError(r.status, data);
+    return data;
+  }
+  function qs(params) {
+    const p = new URLSearchParams();
+    for (const [k, val] of Object.entries(params)) if (val !== null && val !== undefined && val !== "") p.set(k, val);
+    const s = p.toString(); return s ? "?" + s : "";
+  }
+
+  function el(tag, attrs = {}, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, val] of Object.entries(attrs || {})) {
+      if (val === null || val === undefined || val === false) continue;
+      if (k === "class") e.className = val;
+      else if (k === "text") e.textContent = val;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), val);
+      else e.setAttribute(k, val === true ? "" : val);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    return e;
+  }
+  function fmtTime(iso) {
+    if (!iso) return "—";
+    const d = new Date(iso);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+  function fmtDuration(sec) {
+    if (sec === null || sec === undefined) return "—";
+    const neg = sec < 0; let s = Math.abs(Math.round(sec));
+    const d = Math.floor(s / 86400); s %= 86400; const h = Math.floor(s / 3600); s %= 3600; const m = Math.floor(s / 60); s %= 60;
+    const pad = (n) => String(n).padStart(2, "0");
+    const txt = (d ? d + (lang() === "zh" ? "天 " : "d ") : "") + `${pad(h)}:${pad(m)}:${pad(s)}`;
+    return neg ? "-" + txt : txt;
+  }
+  function pct(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1) + "%"; }
+
+  /* Countdowns: any element with data-due (ISO) ticks every second, no reload. */
+  function tickCountdowns() {
+    const now = Date.now();
+    document.querySelectorAll("[data-due]").forEach((node) => {
+      const left = (new Date(node.dataset.due).getTime() - now) / 1000;
+      node.textContent = left < 0 ? t("overdue") + " " + fmtDuration(-left) : fmtDuration(left);
+      node.classList.toggle("overdue", left < 0);
+      node.classList.toggle("soon", left >= 0 && left < 3600);
+    });
+  }
+  setInterval(tickCountdowns, 1000);
+
+  function applyLabels(root = document) {
+    root.querySelectorAll("[data-i18n]").forEach((n) => { n.textContent = t(n.dataset.i18n); });
+    root.querySelectorAll("[data-i18n-placeholder]").forEach((n) => { n.placeholder = t(n.dataset.i18nPlaceholder); });
+  }
+
+  function header(active) {
+    const pages = [["index.html", "home"], ["agent.html", "agent"], ["monitor.html", "monitor"], ["report.html", "report"], ["audit.html", "audit"]];
+    const nav = el("nav", {}, pages.map(([href, key]) => el("a", { href, class: key === active ? "active" : null, "data-i18n": key }, t(key))));
+    const picker = el("select", { id: "user-picker", title: t("choose_user") },
+      el("option", { value: "" }, t("choose_user")),
+      DEMO_USERS.map(([tok, label]) => el("option", { value: tok, selected: tok === token() }, label)));
+    picker.addEventListener("change", () => { setToken(picker.value); location.reload(); });
+    const tokInput = el("input", { id: "token-input", type: "password", placeholder: t("token"), size: 14, autocomplete: "off" });
+    const tokBtn = el("button", { type: "button", onclick: () => { setToken(tokInput.value.trim()); location.reload(); } }, t("login"));
+    const who = el("span", { id: "whoami", class: "whoami" }, t("not_signed_in"));
+    const langBtn = el("button", { type: "button", id: "lang-toggle", onclick: () => setLang(lang() === "zh" ? "en" : "zh") }, t("language"));
+    const bar = el("header", { class: "topbar" },
+      el("div", { class: "brand" }, el("span", { class: "logo" }, "⚡"), t("app")),
+      nav, el("div", { class: "auth" }, who, picker, tokInput, tokBtn, langBtn));
+    document.body.prepend(bar);
+    document.documentElement.lang = lang() === "zh" ? "zh-CN" : "en";
+    applyLabels();
+    return whoami();
+  }
+  async function whoami() {
+    const who = document.getElementById("whoami");
+    if (!token()) return null;
+    try {
+      state.me = await api("/me");
+      who.textContent = `${t("signed_in_as")}: ${state.me.name} · ${v(state.me.role)} · ${state.me.department}`;
+      who.classList.add("ok");
+      return state.me;
+    } catch (e) {
+      who.textContent = t("not_signed_in") + " (" + e.message + ")";
+      return null;
+    }
+  }
+  function flash(msg, kind = "info") {
+    let box = document.getElementById("flash");
+    if (!box) { box = el("div", { id: "flash" }); document.body.append(box); }
+    const item = el("div", { class: "flash " + kind }, msg);
+    box.append(item); setTimeout(() => item.remove(), 6000);
+  }
+  function errText(e) {
+    const b = e && e.body;
+    if (b && b.code) {
+      let s = `${b.code}: ${b.message || ""}`;
+      if (b.errors) s += " " + b.errors.map((x) => `${x.field || x.loc || ""} ${x.message || x.msg || ""}`).join("; ");
+      return s;
+    }
+    return String(e && e.message || e);
+  }
+  function table(columns, rows, opts = {}) {
+    const thead = el("thead", {}, el("tr", {}, columns.map((c) => el("th", { class: c.cls || null }, t(c.label)))));
+    const tbody = el("tbody");
+    if (!rows.length) tbody.append(el("tr", { class: "empty" }, el("td", { colspan: columns.length }, t("no_rows"))));
+    for (const row of rows) {
+      const tr = el("tr", opts.rowAttrs ? opts.rowAttrs(row) : {});
+      for (const c of columns) { const val = c.render ? c.render(row) : v(row[c.key]); tr.append(el("td", { class: c.cls || null }, val)); }
+      tbody.append(tr);
+    }
+    return el("table", { class: "grid " + (opts.cls || ""), id: opts.id || null }, thead, tbody);
+  }
+  function stream(onProgress, onStatus) {
+    if (!token() || !window.EventSource) return null;
+    const es = new EventSource(API + "/stream?token=" + encodeURIComponent(token()));
+    es.addEventListener("progress", (ev) => onProgress(JSON.parse(ev.data)));
+    es.onopen = () => onStatus && onStatus(true);
+    es.onerror = () => onStatus && onStatus(false);
+    return es;
+  }
+  return { API, api, qs, el, t, v, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
+})();

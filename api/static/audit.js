@@ -1,0 +1,70 @@
+/* Auditor view: a ticket's full history (who/when/why) and an as-of picker that replays it. */
+"use strict";
+(async () => {
+  const { el, t, v, api, qs } = CT;
+  await CT.header("audit");
+  const range = document.getElementById("asof-range");
+  const input = document.getElementById("asof-input");
+  let stops = []; let ticketId = null; let history = [];
+  const pad = (n) => String(n).padStart(2, "0");
+  const localInput = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+
+  try {
+    const rows = (await api("/sla/deadlines" + qs({ limit: 500 }))).rows;
+    const seen = new Map(); rows.forEach((r) => { if (!seen.has(r.ticket_id)) seen.set(r.ticket_id, r); });
+    const sel = document.getElementById("recent");
+    for (const [id, r] of seen) sel.append(el("option", { value: id }, `${r.number} · ${v(r.kind)}`));
+    sel.addEventListener("change", () => { if (sel.value) { document.getElementById("ticket-id").value = sel.value; load(sel.value); } });
+  } catch (e) { /* not signed in: the header says so */ }
+
+  async function showAsOf(asOf) {
+    const tk = await api(`/tickets/${ticketId}` + qs({ as_of: asOf }));
+    document.getElementById("asof-label").textContent = asOf ? CT.fmtTime(asOf) : t("now");
+    document.getElementById("asof-label").dataset.asOf = asOf || "";
+    const st = document.getElementById("asof-state"); st.textContent = v(tk.state); st.dataset.state = tk.state; st.dataset.version = tk.version;
+    document.getElementById("asof-details").replaceChildren(...TicketPage.details(tk));
+    document.getElementById("asof-sla").replaceChildren(TicketPage.slaTable(tk.sla, !asOf));
+    document.querySelectorAll("#history-table tbody tr").forEach((tr) => {
+      tr.classList.toggle("future", !!asOf && tr.dataset.recorded > asOf);
+      tr.style.opacity = !!asOf && new Date(tr.dataset.recorded) > new Date(asOf) ? 0.35 : 1;
+    });
+    CT.tickCountdowns();
+  }
+  async function load(id) {
+    ticketId = id;
+    try {
+      const hist = await api(`/tickets/${id}/history`);
+      history = hist.events;
+      document.getElementById("a-number").textContent = hist.number;
+      document.getElementById("history").replaceChildren(CT.table([
+        { label: "version", cls: "num", key: "version" },
+        { label: "what", render: (e) => [el("b", {}, v(e.name)), el("div", { class: "muted" }, e.name)] },
+        { label: "when", render: (e) => CT.fmtTime(e.occurred_at) }, { label: "recorded_at", render: (e) => CT.fmtTime(e.recorded_at) },
+        { label: "who", render: (e) => `${e.actor || "—"} (${v(e.role)})` }, { label: "department", key: "department" },
+        { label: "channel", key: "channel" }, { label: "why", render: (e) => el("div", { class: "det" }, TicketPage.describe(e.details)) },
+      ], history, { id: "history-table", rowAttrs: (e) => ({ "data-recorded": e.recorded_at, "data-event": e.name }) }));
+      stops = history.map((e) => e.recorded_at).concat([null]);
+      range.max = stops.length - 1; range.value = stops.length - 1;
+      ["asof-card", "asof-body", "history-card"].forEach((x) => { document.getElementById(x).hidden = false; });
+      history.forEach((e, i) => range.setAttribute("data-stop-" + i, e.name));
+      await showAsOf(null);
+      input.value = localInput(new Date());
+      history_replace(id);
+    } catch (e) { CT.flash(CT.errText(e), "error"); }
+  }
+  function history_replace(id) { const u = new URL(location.href); u.searchParams.set("id", id); window.history.replaceState(null, "", u); }
+  range.addEventListener("input", async () => {
+    const at = stops[Number(range.value)];
+    input.value = localInput(at ? new Date(at) : new Date());
+    try { await showAsOf(at); } catch (e) { CT.flash(CT.errText(e), "error"); }
+  });
+  input.addEventListener("change", async () => {
+    if (!input.value) return;
+    const at = new Date(input.value).toISOString();
+    try { await showAsOf(at); } catch (e) { CT.flash(CT.errText(e), "error"); }
+  });
+  document.getElementById("asof-now").addEventListener("click", async () => { range.value = range.max; input.value = localInput(new Date()); await showAsOf(null); });
+  document.getElementById("pick").addEventListener("submit", (ev) => { ev.preventDefault(); const id = document.getElementById("ticket-id").value.trim(); if (id) load(id); });
+  const start = new URLSearchParams(location.search).get("id");
+  if (start) { document.getElementById("ticket-id").value = start; load(start); }
+})();

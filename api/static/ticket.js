@@ -1,0 +1,158 @@
+/* Ticket page: details, SLA clocks with countdowns, timeline, only the actions legal now. */
+"use strict";
+const TicketPage = (() => {
+  const { el, t, v, api } = CT;
+  let schema = null;
+  async function openapi() { if (!schema) schema = await (await fetch("/openapi.json")).json(); return schema; }
+  function resolve(s) {
+    while (s && s.$ref) s = s.$ref.split("/").slice(1).reduce((o, k) => o[k], schema);
+    return s;
+  }
+  function unwrap(s) {
+    s = resolve(s);
+    if (s && s.anyOf) { const inner = s.anyOf.map(resolve).find((x) => x.type !== "null"); return Object.assign({}, inner, { nullable: true }); }
+    return s || {};
+  }
+  async function bodySchema(action) {
+    const doc = await openapi();
+    const op = doc.paths[`${CT.API}/tickets/{ticket_id}/${action}`];
+    const rb = op && op.post.requestBody;
+    if (!rb) return { properties: {}, required: [] };
+    return unwrap(rb.content["application/json"].schema);
+  }
+  const SKIP = new Set(["channel", "occurred_at", "command_id", "expected_version", "correlation_id", "causation_id"]);
+
+  function details(tk) {
+    const rows = [
+      ["kind", v(tk.kind)], ["state", v(tk.state)], ["department", tk.department], ["owner", tk.owner || "—"],
+      ["priority", v(tk.priority)], ["category", v(tk.category)], ["channel", v(tk.channel)], ["area", v(tk.area)],
+      ["customer", tk.customer && tk.customer.name], ["phone", tk.contact && tk.contact.phone], ["address", tk.contact && tk.contact.address],
+      ["content", tk.content], ["received_at", CT.fmtTime(tk.received_at)], ["version", tk.version],
+    ];
+    return rows.flatMap(([k, val]) => [el("dt", {}, t(k)), el("dd", {}, val ?? "—")]);
+  }
+  function slaTable(rows, live) {
+    return CT.table([
+      { label: "milestone", key: "milestone" },
+      { label: "sla_state", render: (r) => { const s = r.breached ? "breached" : r.outcome; return el("span", { class: "badge " + s }, v(s)); } },
+      { label: "target", cls: "num", render: (r) => CT.fmtDuration(r.target_seconds) },
+      { label: "due_at", render: (r) => CT.fmtTime(r.due_at) },
+      { label: "used", cls: "num", render: (r) => CT.fmtDuration(r.used_seconds) },
+      { label: "left", cls: "num", render: (r) => (live && r.outcome === "running" && !r.paused && r.due_at)
+          ? el("span", { class: "countdown", "data-due": r.due_at }) : CT.fmtDuration(r.left_seconds) },
+      { label: "warnings", render: (r) => (r.warnings || []).map((w) => (typeof w === "object" ? JSON.stringify(w) : w)).join(", ") || "—" },
+    ], rows || [], { id: "sla-table" });
+  }
+  function describe(details) {
+    const skip = new Set(["originator_topic", "customer", "policy"]);
+    const parts = [];
+    const walk = (obj, prefix) => {
+      for (const [k, val] of Object.entries(obj || {})) {
+        if (skip.has(k) || val === null || val === "" || (Array.isArray(val) && !val.length)) continue;
+        if (val && typeof val === "object" && !Array.isArray(val)) walk(val, prefix + k + ".");
+        else parts.push(`${prefix}${k}=${Array.isArray(val) ? JSON.stringify(val) : val}`);
+      }
+    };
+    walk(details, "");
+    return parts.join(" · ");
+  }
+  function timelineItems(events) {
+    return events.map((e) => el("li", { class: /^Sla|Escalat/.test(e.name) ? "sla" : null, "data-event": e.name },
+      el("div", {}, el("span", { class: "ev" }, v(e.name)), e.name !== v(e.name) ? el("span", { class: "muted" }, " " + e.name) : null),
+      el("div", { class: "meta" }, `${CT.fmtTime(e.occurred_at)} · ${e.actor || "—"} (${v(e.role)}, ${e.department || "—"}) · ${t("recorded_at")} ${CT.fmtTime(e.recorded_at)} · v${e.version}`),
+      el("div", { class: "det" }, describe(e.details))));
+  }
+
+  let opening = false;
+  async function showForm(tk, action, reload) {
+    opening = true;
+    let s;
+    try { s = await bodySchema(action); } finally { opening = false; }
+    const props = Object.entries(s.properties || {}).filter(([k]) => !SKIP.has(k));
+    const req = new Set(s.required || []);
+    const form = el("form", { class: "stack action-form", id: "form-" + action, novalidate: true });
+    form.append(el("h2", {}, `${v(action)} (${action})`));
+    for (const [name, raw] of props) {
+      const p = unwrap(raw);
+      const id = `a-${action}-${name}`;
+      form.append(el("label", { for: id }, name, req.has(name) ? el("span", { class: "req" }, "*") : null));
+      let input;
+      if (p.enum) {
+        input = el("select", { id, name }, req.has(name) ? null : el("option", { value: "" }, "—"), p.enum.map((x) => el("option", { value: x, selected: p.default === x }, `${v(x)} (${x})`)));
+      } else if (p.format === "date-time") input = el("input", { id, name, type: "datetime-local", step: 1, "data-kind": "datetime" });
+      else if (p.type === "number" || p.type === "integer") input = el("input", { id, name, type: "number", step: "any", "data-kind": "number" });
+      else if (p.type === "boolean") input = el("input", { id, name, type: "checkbox", "data-kind": "bool" });
+      else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name });
+      else input = el("input", { id, name, value: name === "owner" && CT.state.me ? CT.state.me.name.split(" ")[0] : (p.default || "") });
+      form.append(input, el("div", { class: "field-error", "data-for": name }));
+    }
+    form.append(el("div", { class: "field-error", "data-for": "_form" }));
+    form.append(el("div", { class: "buttons" },
+      el("button", { type: "submit", class: "primary", id: "confirm-" + action }, t("confirm")),
+      el("button", { type: "button", onclick: () => form.remove() }, t("cancel"))));
+    form.dataset.version = tk.version;
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      form.querySelectorAll(".field-error").forEach((n) => { n.textContent = ""; });
+      const body = {}; let ok = true;
+      for (const [name] of props) {
+        const input = form.elements[name]; let val = input.type === "checkbox" ? input.checked : input.value.trim();
+        if (input.dataset.kind === "number" && val !== "") val = Number(val);
+        if (input.dataset.kind === "datetime" && val) val = new Date(val).toISOString();
+        if (val === "" && req.has(name)) { form.querySelector(`[data-for="${name}"]`).textContent = t("required"); ok = false; }
+        if (val !== "") body[name] = val;
+      }
+      if (!ok) return;
+      try {
+        const r = await api(`/tickets/${tk.id}/${action}`, { json: body, headers: { "If-Match": `"${tk.version}"` } });
+        CT.flash(`${t("done")}: ${v(action)} → ${v(r.state)}`, "ok");
+        reload();
+      } catch (e) {
+        if (e.status === 409 && e.body && e.body.code === "version_conflict") {
+          CT.flash(CT.errText(e), "error");
+          reload();  // someone (or a worker) changed the ticket: show it as it is now
+          return;
+        }
+        if (e.body && e.body.errors) e.body.errors.forEach((x) => { (form.querySelector(`[data-for="${x.field}"]`) || form.querySelector('[data-for="_form"]')).textContent = x.message; });
+        else form.querySelector('[data-for="_form"]').textContent = CT.errText(e);
+      }
+    });
+    document.getElementById("action-form").replaceChildren(form);
+    const first = form.querySelector("input,select,textarea"); if (first) first.focus();
+  }
+
+  async function load(id, live = false) {
+    const [tk, hist] = await Promise.all([api(`/tickets/${id}`), api(`/tickets/${id}/history`)]);
+    document.title = `${tk.number} · casetrail`;
+    document.getElementById("t-number").textContent = tk.number;
+    const st = document.getElementById("t-state"); st.textContent = v(tk.state); st.dataset.state = tk.state;
+    document.getElementById("t-details").replaceChildren(...details(tk));
+    document.getElementById("sla").replaceChildren(slaTable(tk.sla, true));
+    document.getElementById("timeline").replaceChildren(...timelineItems(hist.events));
+    if (live && busy()) return tk;  // an action form is being filled in: leave it alone
+    const box = document.getElementById("actions");
+    const acts = tk.allowed_actions || [];
+    box.replaceChildren(acts.length ? el("div", { class: "buttons" }, acts.map((a) =>
+      el("button", { type: "button", class: "action", "data-action": a, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
+    document.getElementById("action-form").replaceChildren();
+    CT.tickCountdowns();
+    return tk;
+  }
+  const busy = () => opening || !!document.querySelector("#action-form form");
+  return { load, busy, slaTable, details, timelineItems, describe };
+})();
+
+if (document.getElementById("actions")) {
+  (async () => {
+    await CT.header("agent");
+    const id = new URLSearchParams(location.search).get("id");
+    if (!id) return;
+    try { await TicketPage.load(id); } catch (e) { CT.flash(CT.errText(e), "error"); return; }
+    // Live: when the views move (a worker or a colleague acted), re-read the ticket unless a form is open.
+    let pending = null;
+    CT.stream(() => {
+      clearTimeout(pending);
+      pending = setTimeout(() => { if (!TicketPage.busy()) TicketPage.load(id, true).catch(() => {}); }, 300);
+    });
+  })();
+}

@@ -1,0 +1,162 @@
+"""One path for every write: headers to command fields, the desk, an identical repeat.
+
+- The actor, role and department of a command come from the token, never from the body.
+- ``If-Match: "<version>"`` becomes ``expected_version``: a stale one is a 409
+  ``version_conflict`` from the desk.
+- ``Idempotency-Key: <key>`` becomes ``command_id = "<user id>/<key>"`` (scoped per user, so two
+  users' keys never meet). The desk already gives the same command id one effect. The response
+  is made identical by *recomputing* it: the body is a pure function of the aggregate at the
+  version the command produced and of the events it recorded (those whose metadata carry the
+  command id), so a repeat - even after a restart, or on another API process - rebuilds the
+  very same status, body and ``ETag``. An in-memory note of each key's request fingerprint
+  (method, path, body) turns a key reused for a *different* request into a 422
+  ``idempotency_key_reused`` while this process lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from threading import Lock
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from api.errors import ApiError, invalid_input
+from api.present import local
+from api.runtime import Runtime
+from config.users import User
+from domain.commands import Command
+
+Present = Callable[[Any, list[str], bool], dict[str, Any]]
+MAX_KEY = 128
+
+
+class IdempotencyMemory:
+    """Request fingerprints per (user, Idempotency-Key), the most recent ``size`` of them."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self.lock = Lock()
+
+    def check(self, user: str, key: str, fingerprint: str) -> None:
+        with self.lock:
+            found = self.seen.get((user, key))
+        if found is not None and found != fingerprint:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                f"Idempotency-Key {key!r} was already used for a different request",
+            )
+
+    def remember(self, user: str, key: str, fingerprint: str) -> None:
+        with self.lock:
+            self.seen[(user, key)] = fingerprint
+            self.seen.move_to_end((user, key))
+            while len(self.seen) > self.size:
+                self.seen.popitem(last=False)
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """``"3"``, ``3`` or ``W/"3"`` -> 3; ``*`` or nothing -> no check."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or int(text) < 1:
+        raise invalid_input("If-Match", 'expected a version such as "3"', where="header")
+    return int(text)
+
+
+def command_id(user: User, key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
+        raise invalid_input(
+            "Idempotency-Key", f"1 to {MAX_KEY} printable characters", where="header"
+        )
+    return f"{user.id}/{key}"
+
+
+def as_json(
+    runtime: Runtime,
+    body: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """JSON with every time in the hotline's zone (ISO-8601 with its offset)."""
+    content = jsonable_encoder(local(body, runtime.settings.tz))
+    return JSONResponse(status_code=status, content=content, headers=headers)
+
+
+def respond(runtime: Runtime, status: int, body: dict[str, Any], version: int) -> JSONResponse:
+    """A write's answer, with the aggregate's version as ETag (the next If-Match)."""
+    return as_json(runtime, body, status, headers={"ETag": f'"{version}"'})
+
+
+def execute(
+    runtime: Runtime,
+    request: Request,
+    user: User,
+    command: type[Command],
+    fields: dict[str, Any],
+    *,
+    present: Present,
+    key: str | None = None,
+    if_match: str | None = None,
+    created: bool = False,
+) -> JSONResponse:
+    """Build the command from ``fields`` and the caller, run it, answer (identically on repeat).
+
+    ``present(aggregate, event_names, changed)`` makes the body; ``created`` answers 201.
+    """
+    cid = command_id(user, key)
+    fingerprint = _fingerprint(request, fields)
+    if key is not None:
+        runtime.idempotency.check(user.id, key, fingerprint)
+    envelope = {
+        "actor_id": user.id,
+        "role": user.role,
+        "department": user.department,
+        "command_id": cid,
+        "expected_version": parse_if_match(if_match),
+    }
+    cmd = command.model_validate({**fields, **envelope})
+    out = runtime.desk.handle(cmd)
+    status = 201 if created else 200
+    answered = (out.version, out.events) if out.changed else _answered(runtime, out.id, cid)
+    aggregate: Any
+    if answered is None:
+        aggregate = runtime.desk.repository.get(out.id, version=out.version)
+        body, version, status = present(aggregate, [], False), out.version, 200
+    else:
+        version, names = answered
+        aggregate = runtime.desk.repository.get(out.id, version=version)
+        body = present(aggregate, list(names), True)
+    if key is not None:
+        runtime.idempotency.remember(user.id, key, fingerprint)
+    return respond(runtime, status, body, version)
+
+
+def _answered(runtime: Runtime, ident: UUID, cid: str | None) -> tuple[int, list[str]] | None:
+    """The version a command left the aggregate at and the events it recorded, or None."""
+    if cid is None:
+        return None
+    version: int | None = None
+    names: list[str] = []
+    for ev in runtime.desk.events.get(ident):
+        meta = getattr(ev, "meta", None)
+        if meta is not None and meta.command_id == cid:
+            version = ev.originator_version
+            names.append(type(ev).__name__)
+    return None if version is None else (version, names)
+
+
+def _fingerprint(request: Request, fields: dict[str, Any]) -> str:
+    text = json.dumps(jsonable_encoder(fields), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{text}".encode()).hexdigest()
