@@ -1,0 +1,333 @@
+"""Projection rebuild throughput, next to the raw limits measured in the same run.
+
+For each backend (PostgreSQL, SQLite) and each size it fills a fresh store with realistic
+complaint streams, then measures:
+- raw read + decode of the notification log (events/s): the ceiling of any projector;
+- raw COPY (PostgreSQL) / executemany (SQLite) of timeline-shaped rows (rows/s);
+- `casetrail projections rebuild` as a child process: events/s and its peak RSS.
+Peak RSS at two sizes shows whether memory stays flat as the event count grows.
+
+    .venv/bin/python bench/projections.py                    # 100k events, both backends
+    .venv/bin/python bench/projections.py --sizes 100000 1000000 --backends postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.settings import Settings  # noqa: E402
+from tests.factories import FakeClock, bulk_complaints, make_desk  # noqa: E402
+
+PG = os.environ.get("CASETRAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+EVENTS_PER_TICKET = 6
+
+
+def fill(settings: Settings, events: int) -> tuple[int, float]:
+    desk = make_desk(FakeClock(), env=settings.eventsourcing_env())
+    started = time.monotonic()
+    written = bulk_complaints(desk, FakeClock(), events // EVENTS_PER_TICKET)
+    seconds = time.monotonic() - started
+    desk.close()
+    return written, seconds
+
+
+def read_decode_rate(settings: Settings) -> float:
+    desk = make_desk(FakeClock(), env=settings.eventsourcing_env())
+    started = time.monotonic()
+    start, total = 1, 0
+    while batch := desk.recorder.select_notifications(start=start, limit=1000):
+        for n in batch:
+            desk.mapper.to_domain_event(n)
+        total += len(batch)
+        start = batch[-1].id + 1
+    seconds = time.monotonic() - started
+    desk.close()
+    return total / seconds
+
+
+def _rows(n: int) -> list[tuple[Any, ...]]:
+    return [
+        (
+            str(uuid.uuid4()),
+            i,
+            f"TS{i:08d}",
+            "complaint",
+            "Urged",
+            "2026-10-12T01:00:00+00:00",
+            "agent-1",
+            "service_center",
+            json.dumps({"note": "请尽快处理"}, ensure_ascii=False),
+        )
+        for i in range(n)
+    ]
+
+
+def raw_write_rate_postgres(url: str, n: int) -> float:
+    rows = _rows(n)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE bench_rows (ticket_id text, seq bigint, number text, kind text, "
+            "event text, occurred_at timestamptz, actor text, department text, details jsonb)"
+        )
+        started = time.monotonic()
+        with conn.cursor() as cur, cur.copy("COPY bench_rows FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return n / (time.monotonic() - started)
+
+
+def raw_write_rate_sqlite(path: Path, n: int) -> float:
+    rows = _rows(n)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS bench_rows (ticket_id text, seq int, number text, kind text, "
+        "event text, occurred_at text, actor text, department text, details text)"
+    )
+    started = time.monotonic()
+    conn.executemany("INSERT INTO bench_rows VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    conn.commit()
+    rate = n / (time.monotonic() - started)
+    conn.close()
+    return rate
+
+
+def rebuild(settings: Settings) -> tuple[float, float, int]:
+    """Run the real CLI rebuild as a child; returns (seconds, peak RSS MiB, events)."""
+    env = {**os.environ, "CASETRAIL_DATABASE_URL": settings.database_url, "COLUMNS": "100"}
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "projections", "rebuild", "--batch-size", "2000"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if status != 0:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"rebuild failed: {err[-2000:]}")
+    events = int(out.split("rebuilt from ")[1].split(" ")[0].replace(",", ""))
+    return seconds, usage.ru_maxrss / 1024, events
+
+
+def bench(backend: str, size: int, tmp: Path) -> dict[str, Any]:
+    if backend == "postgres":
+        name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{PG}/{name}"
+    else:
+        url = f"sqlite:///{tmp / f'bench_{size}.sqlite'}"
+    settings = Settings(database_url=url)
+    try:
+        written, fill_s = fill(settings, size)
+        decode = read_decode_rate(settings)
+        raw = (
+            raw_write_rate_postgres(url, 100_000)
+            if backend == "postgres"
+            else raw_write_rate_sqlite(tmp / "raw.sqlite", 100_000)
+        )
+        seconds, rss, events = rebuild(settings)
+        return {
+            "backend": backend,
+            "events": events,
+            "fill_events_per_s": written / fill_s,
+            "read_decode_events_per_s": decode,
+            "raw_write_rows_per_s": raw,
+            "rebuild_events_per_s": events / seconds,
+            "rebuild_seconds": seconds,
+            "rebuild_peak_rss_mib": rss,
+        }
+    finally:
+        if backend == "postgres":
+            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict[str, Any]:
+    """SLA-clock lateness (due instant -> event recorded) with many open deadlines.
+
+    ``open_deadlines`` clocks run with due instants days ahead (three per complaint); ``hot``
+    fault repairs are received so that their 45-minute arrival breach falls due one after
+    another over the next seconds of wall time. The workers of ``casetrail serve`` (projector,
+    SLA clock on the wall clock) must record each breach as it falls due.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from config.bootstrap import build_desk, system_clock
+    from config.logging import configure
+    from domain import commands as c
+    from tests.factories import AGENT
+    from workers.inprocess import InProcessWorkers
+
+    configure(json=True, level="WARNING")
+
+    if backend == "postgres":
+        name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{PG}/{name}"
+    else:
+        url = f"sqlite:///{tmp / 'lateness.sqlite'}"
+    settings = Settings(database_url=url)
+    try:
+        now = datetime.now(tz=UTC)
+        future = FakeClock(now + timedelta(hours=2))
+        bulk = make_desk(future, env=settings.eventsourcing_env())
+        bulk_complaints(bulk, future, open_deadlines // 3)
+        bulk.close()
+        desk = build_desk(settings, clock=system_clock)
+        workers = InProcessWorkers(desk, settings)  # what `casetrail serve` runs
+        workers.views.catch_up()
+        workers.start()
+        start = datetime.now(tz=UTC) + timedelta(seconds=5)
+        dues = []
+        for i in range(hot):
+            due = start + timedelta(milliseconds=40 * i)
+            out = desk.handle(
+                c.ReceiveTicket(
+                    **AGENT,
+                    kind="fault_repair",
+                    customer_name=f"客户{i}",
+                    category="outage",
+                    content="停电",
+                    area="urban",
+                    station="station_1",
+                    occurred_at=due - timedelta(minutes=45),
+                )
+            )
+            dues.append((out.id, due))
+        deadline = time.monotonic() + 120
+        lateness: list[float] = []
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            lateness = []
+            for ticket_id, due in dues:
+                for event in desk.events.get(ticket_id):
+                    if type(event).__name__ == "SlaBreached":
+                        lateness.append((event.timestamp - due).total_seconds())
+            if len(lateness) == hot:
+                break
+        workers.close()
+        desk.close()
+        lateness.sort()
+
+        def pct(p: float) -> float:
+            return (
+                lateness[min(len(lateness) - 1, int(p * len(lateness)))]
+                if lateness
+                else float("nan")
+            )
+
+        return {
+            "backend": backend,
+            "open_deadlines": open_deadlines + 2 * hot,
+            "breaches": len(lateness),
+            "expected": hot,
+            "lateness_p50_s": pct(0.50),
+            "lateness_p99_s": pct(0.99),
+            "lateness_max_s": lateness[-1] if lateness else float("nan"),
+        }
+    finally:
+        if backend == "postgres":
+            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--backends", nargs="+", default=["postgres", "sqlite"])
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--open-deadlines", type=int, default=100_000)
+    parser.add_argument("--hot", type=int, default=200, help="breaches falling due during the run")
+    parser.add_argument("--skip-lateness", action="store_true")
+    parser.add_argument("--skip-rebuild", action="store_true")
+    args = parser.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends if not args.skip_rebuild else []:
+            for size in args.sizes:
+                results.append(bench(backend, size, Path(tmp)))
+    table = Table(title="projection rebuild (all views) vs raw limits, same run")
+    cols = [
+        "backend",
+        "events",
+        "rebuild ev/s",
+        "read+decode ev/s",
+        "raw write rows/s",
+        "rebuild / read+decode",
+        "peak RSS MiB",
+    ]
+    for col in cols:
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(
+            r["backend"],
+            f"{r['events']:,}",
+            f"{r['rebuild_events_per_s']:,.0f}",
+            f"{r['read_decode_events_per_s']:,.0f}",
+            f"{r['raw_write_rows_per_s']:,.0f}",
+            f"{r['rebuild_events_per_s'] / r['read_decode_events_per_s']:.2f}",
+            f"{r['rebuild_peak_rss_mib']:,.0f}",
+        )
+    Console().print(table)
+    for r in results:
+        tag = f"{r['backend']}_{r['events']}"
+        for key in (
+            "rebuild_events_per_s",
+            "read_decode_events_per_s",
+            "raw_write_rows_per_s",
+            "rebuild_peak_rss_mib",
+        ):
+            print(f"figure: {key}[{tag}]={r[key]:.1f}")
+    late_results = []
+    if not args.skip_lateness:
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in args.backends:
+                late_results.append(sla_lateness(backend, args.open_deadlines, args.hot, Path(tmp)))
+        late = Table(title="SLA clock lateness (due instant -> breach recorded), wall clock")
+        for col in ("backend", "open deadlines", "breaches recorded", "p50 s", "p99 s", "max s"):
+            late.add_column(col, justify="right")
+        for r in late_results:
+            late.add_row(
+                r["backend"],
+                f"{r['open_deadlines']:,}",
+                f"{r['breaches']}/{r['expected']}",
+                f"{r['lateness_p50_s']:.3f}",
+                f"{r['lateness_p99_s']:.3f}",
+                f"{r['lateness_max_s']:.3f}",
+            )
+        Console().print(late)
+        for r in late_results:
+            for key in ("lateness_p50_s", "lateness_p99_s", "lateness_max_s"):
+                print(f"figure: sla_{key}[{r['backend']}_{r['open_deadlines']}]={r[key]:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"rebuild": results, "lateness": late_results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
