@@ -1,0 +1,202 @@
+"""The thin client in real headless Chromium: agent, SLA monitor, report and auditor pages.
+
+Each test writes a screenshot of the page it drives to ``screenshots/`` (see README).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+AGENT = "demo-agent-service-center"
+MONITOR = "demo-monitor-token"
+AUDITOR = "demo-auditor-token"
+SUPERVISOR = "demo-supervisor-marketing"
+
+
+def sign_in(page: Any, live: LiveServer, token: str, path: str) -> None:
+    """Pick the demo user in the header's token picker (stored in localStorage)."""
+    page.goto(f"{live.url}/{path}")
+    page.select_option("#user-picker", token)
+    page.wait_for_selector("#whoami.ok")
+
+
+def act(page: Any, action: str, **fields: str) -> None:
+    """Click an action button on the ticket page, fill its form, confirm, wait for the result."""
+    page.click(f'#actions button[data-action="{action}"]')
+    form = page.locator(f"#form-{action}")
+    form.wait_for()
+    for name, value in fields.items():
+        control = form.locator(f'[name="{name}"]')
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    form.locator(f"#confirm-{action}").click()
+    page.wait_for_function(
+        "a => !document.getElementById('form-' + a) || document.querySelector("
+        "`#form-${a} .field-error[data-for='_form']`).textContent",
+        arg=action,
+    )
+    problem = page.query_selector(f"#form-{action} .field-error[data-for='_form']")
+    assert problem is None, f"{action} refused: {problem.inner_text()}"
+
+
+def test_agent_takes_a_complaint_from_intake_to_closure(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    sign_in(page, live, AGENT, "agent.html")
+    assert "李娜" in page.inner_text("#whoami")
+    # Validation: an empty form names the missing fields, a bad phone is refused, nothing sent.
+    page.fill("#f-phone", "12ab")
+    page.click("#intake-submit")
+    assert page.inner_text('.field-error[data-for="content"]') != ""
+    assert page.inner_text('.field-error[data-for="customer_name"]') != ""
+    assert "电话" in page.inner_text('.field-error[data-for="phone"]')
+    page.screenshot(path=str(shots / "agent-intake-validation.png"), full_page=True)
+
+    page.fill("#f-customer_name", "王建国")
+    page.fill("#f-phone", "13800138000")
+    page.fill("#f-address", "城关镇幸福路12号")
+    page.fill("#f-category", "service_attitude")
+    page.fill("#f-content", "营业厅工作人员态度恶劣，要求道歉并说明处理结果")
+    page.click("#intake-submit")
+    link = page.wait_for_selector("#created-link")
+    number = link.inner_text()
+    assert number.startswith("TS")
+    # The queue shows it with a live countdown to its next deadline.
+    row = page.wait_for_selector(f'#queue-table tr[data-number="{number}"]')
+    countdown = row.query_selector(".countdown")
+    assert countdown is not None
+    first = countdown.inner_text()
+    page.wait_for_function(
+        "([n, t]) => document.querySelector(`#queue-table tr[data-number='${n}'] .countdown`)"
+        ".textContent !== t",
+        arg=[number, first],
+    )
+    page.screenshot(path=str(shots / "agent.png"), full_page=True)
+
+    link.click()
+    page.wait_for_selector("#t-number:has-text('TS')")
+    assert page.get_attribute("#t-state", "data-state") == "received"
+    buttons = page.eval_on_selector_all("#actions button", "bs => bs.map(b => b.dataset.action)")
+    assert "verify" in buttons
+    assert "close" not in buttons
+    assert "reply" not in buttons
+    page.screenshot(path=str(shots / "ticket-received.png"), full_page=True)
+
+    act(page, "verify")
+    page.wait_for_selector('#t-state[data-state="verified"]')
+    act(page, "classify", category="service_attitude", priority="normal")
+    page.wait_for_selector('#t-state[data-state="classified"]')
+    act(page, "dispatch", owner="李娜")
+    page.wait_for_selector('#t-state[data-state="dispatched"]')
+    if page.query_selector('#actions button[data-action="accept"]'):
+        act(page, "accept")
+        page.wait_for_selector('#t-state[data-state="accepted"]')
+    act(page, "record_cause", cause="窗口人员服务意识差", solution="批评教育并道歉")
+    act(page, "reply", result="已向客户道歉", measures="加强窗口服务培训")
+    page.wait_for_selector('#t-state[data-state="replied"]')
+    act(page, "answer", content="已向客户答复处理结果")
+    # The callback scheduler asks for the post-service callback (待回访); the page follows live.
+    page.wait_for_selector('#t-state[data-state="callback_pending"]')
+    act(page, "close", note="客户认可")
+    page.wait_for_selector('#t-state[data-state="closed"]')
+    events = page.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
+    assert events[0] == "ComplaintReceived"
+    assert any("Closed" in e for e in events)
+    assert page.query_selector("#actions button[data-action='close']") is None
+    page.screenshot(path=str(shots / "ticket.png"), full_page=True)
+
+
+def test_monitor_sees_a_breach_appear_without_reloading(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    sign_in(page, live, MONITOR, "monitor.html")
+    page.wait_for_selector(".status-dot.on")
+    page.evaluate("window.__notReloaded = true")
+    # Urban fault repair: 45 min to arrive on site, 3 s of it left.
+    occurred = datetime.now(UTC) - timedelta(minutes=45) + timedelta(seconds=3)
+    ticket = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "fault_repair",
+            "customer_name": "刘女士",
+            "phone": "13900139000",
+            "category": "power_outage",
+            "content": "整条街停电，请尽快抢修",
+            "area": "urban",
+            "station": "station_2",
+            "priority": "urgent",
+            "occurred_at": occurred.isoformat(),
+        },
+    )
+    number = ticket["number"]
+    assert any(d["milestone"] == "arrival" for d in ticket["deadlines"]), ticket["deadlines"]
+    # It shows up as running first, then as breached once the SLA clock records the breach.
+    page.wait_for_selector(f'#soon-table tr[data-number="{number}"]', timeout=10_000)
+    page.wait_for_selector(
+        f'#breached-table tr[data-number="{number}"][data-milestone="arrival"]', timeout=20_000
+    )
+    assert page.evaluate("window.__notReloaded") is True
+    assert int(page.inner_text("#n-breached")) >= 1
+    page.screenshot(path=str(shots / "monitor.png"), full_page=True)
+
+
+def test_department_report_draws_its_charts(page: Any, live: LiveServer, shots: Path) -> None:
+    sign_in(page, live, SUPERVISOR, "report.html")
+    page.wait_for_selector('#report-grid tr[data-department="TOTAL"]')
+    for chart in ("ontime", "breaches", "satisfaction", "backlog"):
+        page.wait_for_selector(f"#chart-{chart} svg")
+    assert page.query_selector("#chart-satisfaction svg line[stroke='#c62828']") is not None
+    received = page.inner_text('#report-grid tr[data-department="TOTAL"] td:nth-child(2)')
+    assert int(received) >= 1
+    page.screenshot(path=str(shots / "report.png"), full_page=True)
+
+
+def test_auditor_moves_the_as_of_picker_and_sees_the_earlier_state(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    caller = {
+        "kind": "complaint",
+        "customer_name": "赵先生",
+        "phone": "13700137000",
+        "address": "城关镇建设路8号",
+        "category": "billing",
+        "content": "电费账单金额异常",
+        "area": "urban",
+        "station": "station_1",
+    }
+    t = live.post("/tickets", AGENT, caller)
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    live.post(f"/tickets/{t['id']}/classify", AGENT, {"category": "billing", "priority": "high"})
+    live.post(f"/tickets/{t['id']}/dispatch", AGENT, {"owner": "张伟"})
+
+    sign_in(page, live, AUDITOR, f"audit.html?id={t['id']}")
+    page.goto(f"{live.url}/audit.html?id={t['id']}")
+    page.wait_for_selector('#asof-state[data-state="dispatched"]')
+    rows = page.eval_on_selector_all(
+        "#history-table tbody tr", "rs => rs.map(r => r.dataset.event)"
+    )
+    assert rows[0] == "ComplaintReceived"
+    assert len(rows) >= 5
+    assert "agent.li.na" in page.inner_text("#history-table")
+    assert "138" not in page.inner_text("#asof-details") or "****" in page.inner_text(
+        "#asof-details"
+    )
+    page.screenshot(path=str(shots / "audit-now.png"), full_page=True)
+
+    page.fill("#asof-range", "0")  # the instant the complaint was recorded
+    page.wait_for_selector('#asof-state[data-state="received"]')
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.inner_text("#asof-label"))
+    assert page.get_attribute("#asof-state", "data-version") == "1"
+    page.screenshot(path=str(shots / "audit.png"), full_page=True)

@@ -1,0 +1,147 @@
+"""``casetrail demo``: a seeded month of 95598 traffic through the real desk, read back.
+
+The demo runs twice on a temporary SQLite file (the second time with ``reset``): both runs must
+write the same month, with no domain error, every ticket kind, and each kind of control fact
+(transfer, urge, SLA breach, callback, reopening) present in the store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import typer
+from rich.console import Console
+
+from cli.demo import KIND_SHARES, DemoResult, run_demo
+from config.bootstrap import build_desk
+from config.settings import Settings
+from domain import commands as c
+from domain.base import Role
+
+SEED = 1  # at 150 tickets: every kind >= 6 tickets, 5 reopenings, 16 transfers, 59 breaches
+TICKETS = 150
+MONTH = "2026-10"
+
+
+@dataclass
+class Runs:
+    url: str
+    first: DemoResult
+    again: DemoResult
+    output: str
+
+
+def _console() -> tuple[Console, io.StringIO]:
+    buffer = io.StringIO()
+    return Console(file=buffer, width=200, color_system=None), buffer
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CASETRAIL_DATABASE_URL", url)
+        console, buffer = _console()
+        first = run_demo(console, reset=False, tickets=TICKETS, seed=SEED, month=MONTH)
+        again = run_demo(console, reset=True, tickets=TICKETS, seed=SEED, month=MONTH)
+        yield Runs(url, first, again, buffer.getvalue())
+
+
+def test_the_store_holds_the_month_and_no_command_was_refused(runs: Runs) -> None:
+    result = runs.again
+    assert result.domain_errors == 0, result.error_messages[:5]
+    assert result.events > 1000
+    desk = build_desk(Settings(database_url=runs.url))
+    try:
+        assert desk.recorder.max_notification_id() == result.events
+    finally:
+        desk.close()
+    assert sum(result.kinds.values()) == TICKETS
+    assert set(result.kinds) == set(KIND_SHARES)
+
+
+def test_every_control_fact_appears_in_the_store(runs: Runs) -> None:
+    types = Counter(runs.again.event_types)
+    for name in (
+        "WorkOrderTransferred",
+        "Urged",
+        "SupervisionOpened",
+        "SlaWarningRaised",
+        "SlaBreached",
+        "Escalated",
+        "CallbackScheduled",
+        "CallbackCompleted",
+        "TicketReopened",
+        "ResolvedAtFirstContact",
+        "CrewArrived",
+        "CustomerRegistered",
+        "GradeAssigned",
+    ):
+        assert types[name] >= 1, name
+    # Most tickets end in a terminal state; the last days leave a backlog.
+    states: Counter[str] = Counter()
+    for per_kind in runs.again.states.values():
+        states.update(per_kind)
+    assert states["closed"] > TICKETS // 3
+    assert sum(n for s, n in states.items() if s not in ("closed", "resolved_at_front")) > 0
+
+
+def test_the_same_seed_writes_the_same_month(runs: Runs) -> None:
+    assert runs.again.kinds == runs.first.kinds
+    assert runs.again.events == runs.first.events
+    assert runs.again.event_types == runs.first.event_types
+    assert runs.again.samples == runs.first.samples
+
+
+def test_the_summary_names_departments_and_sample_commands(runs: Runs) -> None:
+    assert "客户服务中心" in runs.output
+    assert "Customer Service Center" in runs.output
+    assert "casetrail ticket show" in runs.output
+    assert "casetrail ticket history" in runs.output
+    assert len(runs.again.samples) == 3
+
+
+def test_a_store_that_holds_events_is_refused_without_reset(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CASETRAIL_DATABASE_URL", runs.url)
+    console, buffer = _console()
+    with pytest.raises(typer.Exit):
+        run_demo(console, reset=False, tickets=TICKETS, seed=SEED, month=MONTH)
+    assert "--reset" in buffer.getvalue()
+    desk = build_desk(Settings(database_url=runs.url))
+    try:
+        assert desk.recorder.max_notification_id() == runs.again.events
+    finally:
+        desk.close()
+
+
+@pytest.mark.postgres
+def test_reset_never_deletes_a_postgres_store_that_holds_events(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    desk = build_desk(Settings(database_url=pg_database))
+    try:
+        desk.handle(
+            c.RegisterCustomer(
+                actor_id="t", role=Role.AGENT, department="service_center", name="王建国"
+            )
+        )
+        before = desk.recorder.max_notification_id()
+    finally:
+        desk.close()
+    monkeypatch.setenv("CASETRAIL_DATABASE_URL", pg_database)
+    console, buffer = _console()
+    with pytest.raises(typer.Exit):
+        run_demo(console, reset=True, tickets=TICKETS, seed=SEED, month=MONTH)
+    assert "never deletes" in buffer.getvalue()
+    desk = build_desk(Settings(database_url=pg_database))
+    try:
+        assert desk.recorder.max_notification_id() == before
+    finally:
+        desk.close()
