@@ -171,15 +171,27 @@ def serve(
 
 @app.command()
 def worker(
-    name: Annotated[str, typer.Argument(help="projector | sla-clock | callbacks")],
+    name: Annotated[
+        str, typer.Argument(help="projector | sla-clock | callbacks | relay | kafka-projector")
+    ],
     project: Annotated[
         bool, typer.Option(help="Fold the views in this process (when no projector worker runs)")
     ] = False,
+    views: Annotated[
+        str | None,
+        typer.Option(help="kafka-projector: comma-separated views to fold (default: all)"),
+    ] = None,
 ) -> None:
-    """Run one worker in the foreground with JSON logs until SIGTERM."""
+    """Run one worker in the foreground with JSON logs until SIGTERM.
+
+    relay publishes the event store to CASETRAIL_KAFKA_TOPIC; kafka-projector is one member
+    of the CASETRAIL_KAFKA_GROUP consumer group folding that topic into the views (start as
+    many as there are partitions; run it instead of, never beside, the log projector).
+    """
     from workers.runner import run_worker
 
-    run_worker(name, project=project)
+    chosen = [v.strip() for v in views.split(",") if v.strip()] if views else None
+    run_worker(name, project=project, only=chosen)
 
 
 @app.command()

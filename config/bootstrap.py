@@ -7,7 +7,7 @@ infrastructure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,3 +115,70 @@ def build_projector(
     desk: Desk, settings: Settings | None = None, *, batch_size: int = 1000
 ) -> Projector:
     return Projector(desk, build_followers(settings), batch_size=batch_size)
+
+
+# ---------------------------------------------------------------- Kafka (scaled deployment)
+
+
+def ensure_topic(settings: Settings) -> None:
+    """Create the relay's topic with ``kafka_partitions`` partitions unless it exists."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="casetrail")
+    try:
+        if settings.kafka_topic not in admin.list_topics():
+            with suppress(TopicAlreadyExistsError):  # another relay created it meanwhile
+                admin.create_topics([NewTopic(settings.kafka_topic, settings.kafka_partitions, 1)])
+    finally:
+        admin.close()
+
+
+def build_relay(
+    desk: Desk,
+    settings: Settings | None = None,
+    *,
+    batch_size: int = 500,
+    name: str = "casetrail.relay",
+) -> Any:
+    """Store -> Kafka, tracked in the views' tracking table under ``casetrail.relay``."""
+    from kafka import KafkaProducer
+
+    from workers.relay import Relay
+
+    settings = settings or Settings()
+    ensure_topic(settings)
+    factory = InfrastructureFactory.construct(
+        env=Environment("views", settings.eventsourcing_env())
+    )
+    with schema_lock(settings):
+        tracking: Any = factory.tracking_recorder()
+        tracking.create_table()
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,  # retries keep a partition's order (kafka-python >= 3)
+        linger_ms=5,
+        client_id="casetrail-relay",
+    )
+    return Relay(desk, tracking, producer, settings.kafka_topic, batch_size=batch_size, name=name)
+
+
+def build_kafka_projector(
+    desk: Desk, settings: Settings | None = None, names: list[str] | None = None
+) -> Any:
+    """A consumer-group member folding the relay's topic into the chosen views (all: None)."""
+    from kafka import KafkaConsumer
+
+    from projections.at_least_once import Deduplicated
+    from workers.kafka_projector import KafkaProjector, consumer_settings
+
+    settings = settings or Settings()
+    chosen = [p for p in build_projections() if names is None or p.name in names]
+    unknown = set(names or ()) - {p.name for p in chosen}
+    if unknown:
+        raise ValueError(f"unknown views: {', '.join(sorted(unknown))}")
+    followers = build_followers(settings, [Deduplicated(p) for p in chosen])
+    consumer = KafkaConsumer(**consumer_settings(settings.kafka_bootstrap, settings.kafka_group))
+    consumer.subscribe([settings.kafka_topic])
+    return KafkaProjector(desk, followers, consumer)

@@ -29,7 +29,16 @@ class Settings(BaseSettings):
     postgres_max_overflow: int = 8
     aggregate_cache_size: int = 10_000
     timezone: str = "Asia/Shanghai"
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        description="Kafka bootstrap servers (host:port[,host:port]) for the relay and the "
+        "Kafka-fed projector; any Kafka-protocol broker (tests start tansu)",
+    )
+    kafka_topic: str = "casetrail.events"
+    kafka_partitions: int = Field(
+        default=4, ge=1, description="partitions when the relay creates the topic"
+    )
+    kafka_group: str = "casetrail.projector"
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -126,10 +126,14 @@ class PostgresViewStore(PostgresTrackingRecorder):
             )
 
     def load(self, table: Table, key: Key) -> Row | None:
-        where = " AND ".join(f'"{k}" = %s' for k in table.key)
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f'SELECT * FROM "{table.name}" WHERE {where}', list(key))
-            found = c.fetchone()
+            return self.load_in(c, table, key)
+
+    def load_in(self, c: Cursor[Any], table: Table, key: Key) -> Row | None:
+        """A row read inside the caller's transaction (the Kafka-fed projector's)."""
+        where = " AND ".join(f'"{k}" = %s' for k in table.key)
+        c.execute(f'SELECT * FROM "{table.name}" WHERE {where}', list(key))
+        found = c.fetchone()
         if found is None:
             return None
         return {n: found[n] for n in table.names}
@@ -140,6 +144,12 @@ class PostgresViewStore(PostgresTrackingRecorder):
         position: int | None,
         expected: int | None = None,
     ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._claim(c, position, expected)
+            self.apply_in(c, changes)
+
+    def apply_in(self, c: Cursor[Any], changes: Sequence[tuple[Table, Key, Row | None]]) -> None:
+        """Write changed rows inside the caller's transaction (no tracking position)."""
         upserts: dict[str, tuple[Table, list[list[Any]]]] = {}
         deletes: dict[str, tuple[Table, list[Key]]] = {}
         for table, key, row in changes:
@@ -149,26 +159,24 @@ class PostgresViewStore(PostgresTrackingRecorder):
                 upserts.setdefault(table.name, (table, []))[1].append(
                     self._shape(table).values(row)
                 )
-        with self.datastore.transaction(commit=True) as c:
-            self._claim(c, position, expected)
-            for table, keys in deletes.values():
-                c.executemany(self._shape(table).delete, keys)
-            large = []
-            for table, rows in upserts.values():
-                shape = self._shape(table)
-                if len(rows) < COPY_THRESHOLD:
-                    c.executemany(shape.upsert_values, rows)
-                else:
-                    large.append((shape, rows))
-            if large:
-                # Catch-up and rebuild: COPY into staging tables, then upsert from them. The
-                # statements without parameters go together, one round trip each group.
-                c.execute(";\n".join(shape.create_stage for shape, _ in large))
-                for shape, rows in large:
-                    with c.copy(shape.copy_stage) as copy:
-                        for values in rows:
-                            copy.write_row(values)
-                c.execute(";\n".join(shape.upsert_stage for shape, _ in large))
+        for table, keys in deletes.values():
+            c.executemany(self._shape(table).delete, keys)
+        large = []
+        for table, rows in upserts.values():
+            shape = self._shape(table)
+            if len(rows) < COPY_THRESHOLD:
+                c.executemany(shape.upsert_values, rows)
+            else:
+                large.append((shape, rows))
+        if large:
+            # Catch-up and rebuild: COPY into staging tables, then upsert from them. The
+            # statements without parameters go together, one round trip each group.
+            c.execute(";\n".join(shape.create_stage for shape, _ in large))
+            for shape, rows in large:
+                with c.copy(shape.copy_stage) as copy:
+                    for values in rows:
+                        copy.write_row(values)
+            c.execute(";\n".join(shape.upsert_stage for shape, _ in large))
 
     def _claim(self, c: Cursor[Any], position: int | None, expected: int | None) -> None:
         """Move the tracked position from ``expected`` to ``position``, or raise PositionMoved.

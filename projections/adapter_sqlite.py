@@ -132,12 +132,16 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
             c.execute("DELETE FROM tracking WHERE application_name = ?", (self.application_name,))
 
     def load(self, table: Table, key: Key) -> Row | None:
-        where = " AND ".join(f'"{k}" = ?' for k in table.key)
-        kinds = dict(table.columns)
-        params = [_to_db(kinds[k], v) for k, v in zip(table.key, key, strict=True)]
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f'SELECT * FROM "{table.name}" WHERE {where}', params)
-            found = c.fetchone()
+            return self.load_in(c, table, key)
+
+    def load_in(self, c: Any, table: Table, key: Key) -> Row | None:
+        """A row read inside the caller's transaction (the Kafka-fed projector's)."""
+        where = " AND ".join(f'"{k}" = ?' for k in table.key)
+        kinds = table.kinds
+        params = [_to_db(kinds[k], v) for k, v in zip(table.key, key, strict=True)]
+        c.execute(f'SELECT * FROM "{table.name}" WHERE {where}', params)
+        found = c.fetchone()
         if found is None:
             return None
         return {n: _from_db(k, found[n]) for n, k in table.columns}
@@ -172,25 +176,29 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
             found = c.fetchone()[0]
             if (found or 0) != (expected or 0):
                 raise PositionMoved(expected, found)
-            # One statement per table and kind of change: each slot changes once per batch,
-            # so the order between rows does not matter.
-            upserts: dict[str, tuple[_Shape, list[list[Any]]]] = {}
-            deletes: dict[str, tuple[_Shape, list[list[Any]]]] = {}
-            for table, key, row in changes:
-                shape = self._shape(table)
-                if row is None:
-                    kinds = table.kinds
-                    deletes.setdefault(table.name, (shape, []))[1].append(
-                        [_to_db(kinds[k], v) for k, v in zip(table.key, key, strict=True)]
-                    )
-                else:
-                    upserts.setdefault(table.name, (shape, []))[1].append(shape.values(row))
-            for shape, keys in deletes.values():
-                c.executemany(shape.delete, keys)
-            for shape, values in upserts.values():
-                c.executemany(shape.upsert, values)
+            self.apply_in(c, changes)
             if position is not None:
                 self._insert_tracking(c, Tracking(self.application_name, position))
+
+    def apply_in(self, c: Any, changes: Sequence[tuple[Table, Key, Row | None]]) -> None:
+        """Write changed rows inside the caller's transaction (no tracking position)."""
+        # One statement per table and kind of change: each slot changes once per batch,
+        # so the order between rows does not matter.
+        upserts: dict[str, tuple[_Shape, list[list[Any]]]] = {}
+        deletes: dict[str, tuple[_Shape, list[list[Any]]]] = {}
+        for table, key, row in changes:
+            shape = self._shape(table)
+            if row is None:
+                kinds = table.kinds
+                deletes.setdefault(table.name, (shape, []))[1].append(
+                    [_to_db(kinds[k], v) for k, v in zip(table.key, key, strict=True)]
+                )
+            else:
+                upserts.setdefault(table.name, (shape, []))[1].append(shape.values(row))
+        for shape, keys in deletes.values():
+            c.executemany(shape.delete, keys)
+        for shape, values in upserts.values():
+            c.executemany(shape.upsert, values)
 
     def position(self) -> int | None:
         return self.max_tracking_id(self.application_name)

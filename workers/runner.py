@@ -1,4 +1,4 @@
-"""Run one worker in the foreground: ``casetrail worker projector|sla-clock|callbacks``.
+"""Run one worker in the foreground: ``casetrail worker <name>``.
 
 Sets up JSON logging, stops cleanly on SIGTERM/SIGINT, builds the desk, the projector and the
 chosen worker from settings, and wakes the worker when new events are recorded: on PostgreSQL
@@ -15,14 +15,20 @@ from typing import Any
 
 import structlog
 
-from config.bootstrap import build_desk, build_projector, system_clock
+from config.bootstrap import (
+    build_desk,
+    build_kafka_projector,
+    build_projector,
+    build_relay,
+    system_clock,
+)
 from config.logging import configure
 from config.settings import Settings
 from projections.due_queries import SLA_TABLE, ViewQueries
 from workers.callbacks import CallbackScheduler
 from workers.sla_clock import FollowedViews, ProjectorViews, SlaClock
 
-WORKERS = ("projector", "sla-clock", "callbacks")
+WORKERS = ("projector", "sla-clock", "callbacks", "relay", "kafka-projector")
 CALLBACK_PLAN = "callback_plan"
 SQLITE_WATCH_SECONDS = 0.5  # how often the SQLite head watcher looks (one indexed MAX query)
 
@@ -81,19 +87,56 @@ def _watch_sqlite_head(desk: Any, stop: threading.Event, wake: Callable[[], None
             wake()
 
 
-def run_worker(name: str, settings: Settings | None = None, *, project: bool = False) -> None:
+def _run_kafka_worker(name: str, desk: Any, settings: Settings, views: list[str] | None) -> None:
+    stop = threading.Event()
+    if name == "relay":
+        relay = build_relay(desk, settings)
+        _install_stop(stop, relay.wakeup.set)
+        watch_events(desk, settings, stop, relay.wakeup.set)
+        try:
+            relay.run(stop)
+        finally:
+            relay.producer.close()
+        return
+    member = build_kafka_projector(desk, settings, views)
+    _install_stop(stop, lambda: None)  # the loop sees ``stop`` after its current poll
+    try:
+        member.run(stop)
+    finally:
+        member.consumer.close()  # leave the group: the others take the partitions at once
+
+
+def run_worker(
+    name: str,
+    settings: Settings | None = None,
+    *,
+    project: bool = False,
+    only: list[str] | None = None,
+) -> None:
     """Build and run the named worker until SIGTERM/SIGINT.
 
     The SLA clock and the callback scheduler read views that the projector worker maintains
     (they wait for it to reach the log head they saw). With ``project=True`` they run their own
     projector instead: for a store with no projector worker. Never both at once: two projectors
     on the same views would apply events twice.
+
+    ``relay`` and ``kafka-projector`` are the scaled deployment's pair (DESIGN.md §5): the
+    first publishes the store to Kafka, the second is one consumer-group member folding the
+    topic into the views (``only``: a subset of them). Run the Kafka-fed projector instead of
+    the log projector for those views, never both.
     """
     if name not in WORKERS:
         raise ValueError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
     settings = settings or Settings()
     configure(json=settings.log_json, level=settings.log_level)
     structlog.contextvars.bind_contextvars(worker=name)
+    if name in ("relay", "kafka-projector"):
+        desk = build_desk(settings, clock=system_clock)
+        try:
+            _run_kafka_worker(name, desk, settings, only)
+        finally:
+            desk.close()
+        return
     stop = threading.Event()
     desk = build_desk(settings, clock=system_clock)
     projector = build_projector(desk, settings)

@@ -1,0 +1,270 @@
+"""Relay -> real Kafka-protocol broker -> a consumer group of Kafka-fed projectors -> views.
+
+Given a month of hotline traffic in PostgreSQL and its views folded from the notification log,
+when the relay publishes the log to the broker (and a second relay publishes all of it again,
+as a relay that crashed before recording its position would), and two consumers of one group
+fold the topic into the views, one of them dying mid-stream without committing its offsets,
+then every view equals the one folded from the log: nothing lost, nothing applied twice.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from rich.console import Console
+
+from cli.demo import run_demo
+from config.bootstrap import (
+    build_desk,
+    build_followers,
+    build_kafka_projector,
+    build_projector,
+    build_relay,
+)
+from config.settings import Settings
+from domain.desk import Desk
+from projections.core import digest_rows
+from workers.relay import Relay
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+TICKETS = 150
+WAIT = 90.0  # seconds: generous for group joins and a rebalance on a busy machine
+
+
+@dataclass
+class Month:
+    settings: Settings
+    desk: Desk
+    events: int
+    log_digests: dict[str, tuple[int, str]]
+
+
+def _digests(settings: Settings, names: set[str]) -> dict[str, tuple[int, str]]:
+    return {
+        t.name: digest_rows(t, f.store.dump(t))
+        for f in build_followers(settings)
+        for t in f.projection.tables
+        if t.name in names
+    }
+
+
+@pytest.fixture
+def month(
+    fresh_pg_url: str, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Month]:
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        database_url=fresh_pg_url,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=f"casetrail.test.{tag}",
+        kafka_group=f"casetrail.test.{tag}",
+        kafka_partitions=4,
+    )
+    monkeypatch.setenv("CASETRAIL_DATABASE_URL", fresh_pg_url)
+    result = run_demo(
+        Console(file=io.StringIO(), width=200),
+        reset=False,
+        tickets=TICKETS,
+        seed=7,
+        month="2026-10",
+    )
+    assert result.domain_errors == 0, result.error_messages[:5]
+    desk = build_desk(settings)
+    build_projector(desk, settings).catch_up()
+    names = {t.name for f in build_followers(settings) for t in f.projection.tables}
+    log_digests = _digests(settings, names)
+    for follower in build_followers(settings):
+        follower.store.drop_tables()  # the Kafka-fed projector fills them again
+    # Notification ids can skip (a refused insert still takes a number): count the events.
+    events = len(desk.recorder.select_notifications(start=1, limit=10**9))
+    yield Month(settings, desk, events, log_digests)
+    desk.close()
+
+
+class Member:
+    """One consumer-group member folding in a thread of its own."""
+
+    def __init__(self, desk: Desk, settings: Settings) -> None:
+        self.projector = build_kafka_projector(desk, settings)
+        self.stop = threading.Event()
+        self.records = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.records += self.projector.poll_once(timeout_ms=4500)
+        except BaseException as error:  # surfaced by the test
+            self.error = error
+
+    @property
+    def assigned(self) -> set[int]:
+        return {tp.partition for tp in self.projector.consumer.assignment()}
+
+    def crash(self) -> None:
+        """Die without committing what was polled last: its partitions go to the others."""
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.projector.consumer.close(autocommit=False)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.projector.consumer.close(autocommit=False)
+
+
+def _until(condition: Callable[[], bool], what: str, members: list[Member]) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        for m in members:
+            if m.error is not None:
+                raise AssertionError(f"a consumer failed: {m.error!r}") from m.error
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _applied_everywhere(settings: Settings, events: int) -> Callable[[], bool]:
+    """Every view's applied-version table covers every aggregate's last version."""
+    import psycopg
+
+    def done() -> bool:
+        with psycopg.connect(settings.postgres_conninfo) as conn:
+            # Each view sees every aggregate; its versions add up to the event count.
+            for name in ("ticket_timeline", "department_performance", "callback_plan"):
+                found = conn.execute(
+                    f'SELECT COALESCE(SUM(version), 0) FROM "{name}_applied"'
+                ).fetchone()
+                if found is None or found[0] != events:
+                    return False
+        return True
+
+    return done
+
+
+def test_relayed_events_fold_into_the_same_views_as_the_log(month: Month) -> None:
+    settings, desk, events = month.settings, month.desk, month.events
+    a, b = Member(desk, settings), Member(desk, settings)
+    members = [a, b]
+    try:
+        _until(
+            lambda: a.assigned and b.assigned and a.assigned | b.assigned == {0, 1, 2, 3},
+            "both members to share the four partitions",
+            members,
+        )
+        assert a.assigned.isdisjoint(b.assigned)
+
+        relay: Relay = build_relay(desk, settings, batch_size=300)
+        half = relay.step() + relay.step()
+        _until(lambda: a.records + b.records >= half, "the first batches to be consumed", members)
+        b.crash()
+
+        assert relay.catch_up() + half == events
+        assert relay.position == desk.recorder.max_notification_id()
+        assert relay.lag() == 0
+        # A relay that crashed before recording its position publishes everything again.
+        again = build_relay(desk, settings, batch_size=1000, name="casetrail.relay.rerun")
+        assert again.catch_up() == events
+
+        _until(lambda: a.assigned == {0, 1, 2, 3}, "the survivor to take every partition", [a])
+        _until(_applied_everywhere(settings, events), "every event to be applied", [a])
+        # Every event is in the topic twice; b's last uncommitted poll comes to a again.
+        _until(lambda: a.records + b.records >= 2 * events, "the repeats to be read", [a])
+        a.close()
+
+        skipped = [v.skipped for v in a.projector.views]
+        assert min(skipped) >= events - b.records  # a's repeats were recognised, in every view
+        kafka_digests = _digests(settings, set(month.log_digests))
+        assert kafka_digests == month.log_digests
+    finally:
+        for m in members:
+            m.stop.set()
+
+
+def test_the_worker_commands_relay_and_fold_then_stop_on_sigterm(
+    fresh_pg_url: str, kafka_bootstrap: str
+) -> None:
+    """`casetrail worker relay` + `casetrail worker kafka-projector`, as separate processes."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psycopg
+
+    from tests.factories import FakeClock, bulk_complaints, make_desk
+
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(database_url=fresh_pg_url)
+    desk = make_desk(FakeClock(), env=settings.eventsourcing_env())
+    bulk_complaints(desk, FakeClock(), 40)
+    desk.close()
+    env = {
+        **os.environ,
+        "CASETRAIL_DATABASE_URL": fresh_pg_url,
+        "CASETRAIL_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CASETRAIL_KAFKA_TOPIC": f"casetrail.cli.{tag}",
+        "CASETRAIL_KAFKA_GROUP": f"casetrail.cli.{tag}",
+    }
+    root = Path(__file__).resolve().parents[2]
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "worker", *args],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    relay = start("relay")
+    member = start("kafka-projector", "--views", "ticket_timeline,worklists")
+    try:
+
+        def heads() -> int:
+            with psycopg.connect(settings.postgres_conninfo) as conn:
+                try:
+                    found = conn.execute('SELECT count(*) FROM "ticket_timeline_heads"').fetchone()
+                except psycopg.errors.UndefinedTable:
+                    return 0
+            return found[0] if found else 0
+
+        deadline = time.monotonic() + WAIT
+        while heads() < 40 and time.monotonic() < deadline:
+            assert relay.poll() is None, relay.communicate()[1].decode()[-2000:]
+            assert member.poll() is None, member.communicate()[1].decode()[-2000:]
+            time.sleep(0.5)
+        assert heads() == 40
+    finally:
+        for process in (relay, member):
+            process.send_signal(signal.SIGTERM)
+        outputs = [p.communicate(timeout=60) for p in (relay, member)]
+
+    assert [relay.returncode, member.returncode] == [0, 0]
+    logs = [
+        json.loads(line)
+        for _, err in outputs
+        for line in err.decode().splitlines()
+        if line.startswith("{")
+    ]
+    events = {entry["event"] for entry in logs}
+    assert {"relayed", "applied", "relay stopped", "kafka projector stopped"} <= events
+    applied = [e for e in logs if e["event"] == "applied"]
+    assert sum(e["records"] for e in applied) >= 40 * 2  # each intake stores several events
+    assert all(e["worker"] == "kafka-projector" for e in applied)
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        others = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'sla_deadlines'"
+        ).fetchone()
+    assert others == (0,)  # only the chosen views were created

@@ -1,0 +1,157 @@
+"""The Kafka-fed projector: the same folds, fed from the relay's topic by a consumer group.
+
+Views scale across machines by adding consumers: the group splits the partitions among them
+and hands a dead member's partitions to the survivors (DESIGN.md §5). Per poll:
+
+1. decode the records with the desk's mapper (same transcoder and upcasters as the store);
+2. in ONE database transaction (serializable on PostgreSQL), fold them into every view through
+   :class:`~projections.at_least_once.Deduplicated` (skips a version already applied) and write
+   the rows with the applied versions;
+3. commit the consumer offsets only after that transaction committed.
+
+A crash between 2 and 3 redelivers the records, which step 2 then skips: nothing is lost and
+nothing is applied twice. Two consumers updating the same shared row (a department's daily
+counters) conflict in PostgreSQL; the loser rolls back and folds its records again on fresh
+rows, so no update is lost either.
+
+Tansu quirks (``../shared/KAFKA.md``) shape the consumer: short sessions (a join is held for
+half of the session timeout), polls longer than that so a join completes inside ``poll``,
+``auto_offset_reset='earliest'`` and no reliance on ``end_offsets``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+from kafka.errors import CommitFailedError
+
+from projections.at_least_once import Deduplicated, InTransaction
+from projections.core import LRU, Batch
+from workers.projector import Follower
+from workers.relay import decode
+
+log = structlog.get_logger("casetrail.kafka_projector")
+
+SESSION_TIMEOUT_MS = 6000
+HEARTBEAT_MS = 1000
+POLL_TIMEOUT_MS = SESSION_TIMEOUT_MS // 2 + 1500  # > session/2 + 1 s: joins finish in poll
+MAX_RETRIES = 20
+# SQLSTATEs that mean "another consumer got there first; do it again": serialization
+# failure and deadlock.
+RETRY_CODES = {"40001", "40P01"}
+
+
+def consumer_settings(bootstrap: str, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap,
+        "group_id": group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": SESSION_TIMEOUT_MS,
+        "heartbeat_interval_ms": HEARTBEAT_MS,
+        "max_poll_records": 500,
+        "client_id": f"casetrail-projector-{threading.get_native_id()}",
+    }
+
+
+def _retryable(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        code = getattr(seen, "sqlstate", None)
+        if code in RETRY_CODES or "database is locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class KafkaProjector:
+    """Consume the relay's topic into the views, exactly once per (aggregate, version)."""
+
+    def __init__(self, desk: Any, followers: Sequence[Follower], consumer: Any) -> None:
+        if not followers:
+            raise ValueError("the Kafka-fed projector needs at least one view")
+        for f in followers:
+            if not isinstance(f.projection, Deduplicated):
+                raise TypeError(f"{f.projection.name}: Kafka-fed views must be Deduplicated")
+        self.mapper = desk.mapper
+        self.followers = list(followers)
+        self.consumer = consumer
+        store: Any = followers[0].store
+        self.datastore: Any = store.datastore  # every view store shares it
+        self.serializable = type(self.datastore).__module__.endswith("postgres")
+        self.applied = 0
+        self.conflicts = 0
+
+    def poll_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> int:
+        """One poll: fold and commit what came; returns how many records it held."""
+        polled = self.consumer.poll(timeout_ms=timeout_ms)
+        records = [r for batch in polled.values() for r in batch]
+        if not records:
+            return 0
+        events = [self.mapper.to_domain_event(decode(r.value)[1]) for r in records]
+        self._apply(events)
+        try:
+            self.consumer.commit()  # only after the rows committed: at-least-once
+        except CommitFailedError:
+            # The group rebalanced while we folded: the new owner reads these records again
+            # and skips them by version. Nothing to undo.
+            log.warning("offsets not committed (group rebalanced)", records=len(records))
+        self.applied += len(events)
+        log.info(
+            "applied",
+            records=len(records),
+            partitions=sorted(tp.partition for tp in polled),
+            skipped=sum(v.skipped for v in self.views),
+        )
+        return len(records)
+
+    @property
+    def views(self) -> list[Deduplicated]:
+        return [f.projection for f in self.followers]  # type: ignore[misc]
+
+    def _apply(self, events: Sequence[Any]) -> None:
+        for attempt in range(1, MAX_RETRIES + 1):
+            try:
+                self._apply_once(events)
+                return
+            except Exception as error:
+                if not _retryable(error) or attempt == MAX_RETRIES:
+                    raise
+                self.conflicts += 1
+                log.info("write conflict; folding again", attempt=attempt)
+                time.sleep(min(0.05 * attempt, 0.5))
+
+    def _apply_once(self, events: Sequence[Any]) -> None:
+        views = self.views
+        skipped = [v.skipped for v in views]
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                if self.serializable:
+                    c.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                for follower in self.followers:
+                    # Rows are read inside this transaction, never from an earlier one: other
+                    # consumers write the same tables.
+                    batch = Batch(
+                        follower.projection,
+                        InTransaction(follower.store, c),  # type: ignore[arg-type]
+                        LRU(10_000),
+                    )
+                    fold = follower.projection.fold
+                    for event in events:
+                        fold(event, batch)
+                    batch.write(None)
+        except BaseException:
+            for view, before in zip(views, skipped, strict=True):
+                view.skipped = before  # the retry counts them again
+            raise
+
+    def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
+        log.info("kafka projector started", views=[f.projection.name for f in self.followers])
+        while not stop.is_set():
+            if not self.poll_once() and on_idle is not None:
+                on_idle()
+        log.info("kafka projector stopped", applied=self.applied, conflicts=self.conflicts)
