@@ -601,12 +601,29 @@ class Desk(Application[UUID]):
         return self._outcome(callback, self._save_all(*touched))
 
     def cancel_callback(self, cmd: c.CancelCallback) -> Outcome:
-        callback: Callback = self._load(Callback, cmd.callback_id, "callback")
+        """Cancel a callback; a ticket waiting for it goes back to answered in the same write.
+
+        From there the agent schedules another callback or closes the ticket; the callback
+        scheduler does not schedule one on its own (the cancel may be the customer's wish).
+        """
+        callback, ticket = self._callback_and_ticket(cmd.callback_id)
         if callback.seen(cmd.command_id):
             return self._outcome(callback, [], changed=False)
+        self._check_version(callback, cmd.expected_version)
+        meta = self._meta(cmd)
+        touched: list[Recorded] = [callback]
         with recording_clock(self.clock):
-            callback.cancel(self._meta(cmd), cmd.reason)
-        return self._outcome(callback, self._save_all(callback))
+            callback.cancel(meta, cmd.reason)
+            if (
+                ticket is not None
+                and ticket.state is State.CALLBACK_PENDING
+                and ticket.callback_id == str(callback.id)
+            ):
+                ticket.release_callback(
+                    Ctx(meta, self.catalogue), str(callback.id), cmd.reason.strip()
+                )
+                touched.append(ticket)
+        return self._outcome(callback, self._save_all(*touched))
 
     # ---------------------------------------------------------------- dispatch
 

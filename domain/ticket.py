@@ -112,6 +112,7 @@ COMMON: Transitions = {
     "resume": (OPEN, None),
     "answer": (frozenset({State.REPLIED}), State.CUSTOMER_ANSWERED),
     "request_callback": (frozenset({State.CUSTOMER_ANSWERED}), State.CALLBACK_PENDING),
+    "release_callback": (frozenset({State.CALLBACK_PENDING}), State.CUSTOMER_ANSWERED),
     "close": (frozenset({State.CUSTOMER_ANSWERED, State.CALLBACK_PENDING}), State.CLOSED),
     "reopen": (frozenset({State.CALLBACK_PENDING, State.CLOSED}), State.REOPENED),
     "withdraw": (OPEN, State.WITHDRAWN),
@@ -219,6 +220,7 @@ class Ticket(Recorded):
             "resolve_dispute": not self.disputed,
             "close": not (self.replied and self.answered),
             "request_callback": True,  # the desk does it when a callback is scheduled
+            "release_callback": True,  # ... and this when that callback is cancelled
         }
         return sorted(
             a
@@ -833,6 +835,20 @@ class Ticket(Recorded):
     def _callback_requested(self, meta: Meta, callback_id: str) -> None:
         self.state = State.CALLBACK_PENDING
         self.callback_id = callback_id
+
+    def release_callback(self, ctx: Ctx, callback_id: str, reason: str) -> None:
+        """Its pending callback was cancelled: back to answered, free to schedule another."""
+        self._require("release_callback")
+        if callback_id != self.callback_id:
+            raise self._refuse(
+                "release_callback", f"callback {callback_id} is not the one it waits for"
+            )
+        self._callback_released(meta=ctx.meta, callback_id=callback_id, reason=reason)
+
+    @event("CallbackReleased")
+    def _callback_released(self, meta: Meta, callback_id: str, reason: str) -> None:
+        self.state = State.CUSTOMER_ANSWERED
+        self.callback_id = None
 
     def close(self, ctx: Ctx, note: str = "", satisfied: bool | None = None) -> None:
         """Close the loop; refused without a department reply and an answer (有答复有结果)."""

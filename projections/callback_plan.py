@@ -125,6 +125,10 @@ class CallbackPlan(Projection):
                 },
             )
 
+    def on_CallbackReleased(self, event: Any, rows: Rows) -> None:
+        # Its callback was cancelled: the agent decides what next, the scheduler does not.
+        self._update(event, rows, awaiting=False, callback_id=None, callback_cycle=None)
+
     def on_TicketReopened(self, event: Any, rows: Rows) -> None:
         self._update(event, rows, awaiting=False, cycle=event.cycle, answered_at=None)
 

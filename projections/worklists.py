@@ -36,6 +36,7 @@ _STATES = {
     "DepartmentReplied": "replied",
     "CustomerAnswered": "customer_answered",
     "CallbackRequested": "callback_pending",
+    "CallbackReleased": "customer_answered",
     "TicketClosed": "closed",
     "TicketReopened": "reopened",
     "ResolvedAtFirstContact": "resolved_at_front",

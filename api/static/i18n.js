@@ -98,7 +98,7 @@ window.I18N_VALUES = {
     SlaWarningRaised: "SLA 预警", SlaBreached: "SLA 超时", Escalated: "升级", ComplaintClosed: "办结",
     TicketClosed: "办结", ComplaintReopened: "重开", ClockPaused: "暂停计时", ClockResumed: "恢复计时",
     TicketVerified: "核实", ComplaintVerified: "核实", ComplaintClassified: "分类", CauseAnalysed: "原因分析",
-    SlaTargetMet: "SLA 达标", SlaClockStarted: "SLA 计时开始", CallbackRequested: "申请回访", WorkOrderAccepted: "接单", TicketClassified: "分类", CauseRecorded: "记录原因",
+    SlaTargetMet: "SLA 达标", SlaClockStarted: "SLA 计时开始", CallbackRequested: "申请回访", CallbackReleased: "回访取消", WorkOrderAccepted: "接单", TicketClassified: "分类", CauseRecorded: "记录原因",
     service_attitude: "服务态度", power_outage: "停电", voltage_quality: "电压质量", billing: "电费",
   },
   en: {},

@@ -284,6 +284,63 @@ def test_a_cancelled_callback_takes_no_outcome(memory_desk: Desk) -> None:
         outcome(memory_desk, callback, 5)
 
 
+def test_cancelling_the_pending_callback_puts_its_ticket_back_to_answered(
+    memory_desk: Desk,
+) -> None:
+    ticket, callback = scheduled(memory_desk)
+    before = memory_desk.ticket(ticket.id).version
+
+    memory_desk.handle(c.CancelCallback(**AGENT, callback_id=callback.id, reason="排错了回访对象"))
+
+    assert names(recorded_after(memory_desk, callback.id, 1)) == ["CallbackCancelled"]
+    assert names(recorded_after(memory_desk, ticket.id, before)) == ["CallbackReleased"]
+    [released] = of_type(history(memory_desk, ticket.id), "CallbackReleased")
+    assert (released.callback_id, released.reason) == (str(callback.id), "排错了回访对象")
+    assert memory_desk.ticket(ticket.id).state is State.CUSTOMER_ANSWERED
+
+
+def test_after_a_cancelled_callback_another_can_be_scheduled_and_closes_the_ticket(
+    memory_desk: Desk,
+) -> None:
+    ticket, first = scheduled(memory_desk)
+    memory_desk.handle(c.CancelCallback(**AGENT, callback_id=first.id, reason="号码有误"))
+
+    second = memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+    outcome(memory_desk, second, 5)
+
+    assert second.id != first.id
+    assert memory_desk.ticket(ticket.id).state is State.CLOSED
+
+
+def test_while_a_callback_is_pending_a_second_one_is_refused(memory_desk: Desk) -> None:
+    ticket, _ = scheduled(memory_desk)
+    stored = stored_count(memory_desk)
+
+    with pytest.raises(IllegalTransition, match="is callback_pending; cannot request_callback"):
+        memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+
+    assert stored_count(memory_desk) == stored
+
+
+def test_cancelling_an_older_callback_leaves_the_ticket_alone(memory_desk: Desk) -> None:
+    ticket, first = scheduled(memory_desk)
+    memory_desk.handle(c.CancelCallback(**AGENT, callback_id=first.id, reason="号码有误"))
+    second = memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+    before = memory_desk.ticket(ticket.id).version
+
+    with pytest.raises(IllegalTransition, match="is cancelled; cannot cancel"):
+        memory_desk.handle(c.CancelCallback(**AGENT, callback_id=first.id, reason="again"))
+
+    assert memory_desk.ticket(ticket.id).version == before
+    assert memory_desk.ticket(ticket.id).callback_id == str(second.id)
+
+
+def test_a_release_the_desk_did_not_ask_for_is_not_an_action(memory_desk: Desk) -> None:
+    ticket, _ = scheduled(memory_desk)
+
+    assert "release_callback" not in memory_desk.ticket(ticket.id).legal_actions()
+
+
 # ---------------------------------------------------------------- idempotency, versions
 
 

@@ -102,6 +102,37 @@ def test_a_scheduled_callback_ends_the_wait(memory_desk: Desk, clock: FakeClock)
     assert (row["callback_id"], row["callback_cycle"]) == (str(out.id), 1)
 
 
+def test_a_cancelled_callback_frees_the_ticket_without_rescheduling_it(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    ticket = answered_complaint(memory_desk, clock)
+    out = memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+    memory_desk.handle(c.CancelCallback(**AGENT, callback_id=out.id, reason="客户要求不再回访"))
+
+    row = ticket_row(fold_all(memory_desk), ticket)
+
+    # The agent decides what next (another callback or closing); the scheduler must not.
+    assert (row["awaiting"], row["callback_id"], row["callback_cycle"]) == (False, None, None)
+
+
+def test_worklists_show_a_ticket_whose_callback_was_cancelled_as_answered(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    from projections.worklists import WORKLISTS, Worklists
+
+    ticket = answered_complaint(memory_desk, clock)
+    out = memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+    memory_desk.handle(c.CancelCallback(**AGENT, callback_id=out.id, reason="号码有误"))
+    projection = Worklists()
+    rows = DictRows(projection)  # type: ignore[arg-type]
+    for n in memory_desk.recorder.select_notifications(start=1, limit=10_000):
+        projection.fold(memory_desk.mapper.to_domain_event(n), rows)
+
+    row = rows.get(WORKLISTS, (str(ticket.id),))
+    assert row is not None
+    assert row["state"] == "customer_answered"
+
+
 def test_closing_without_a_callback_ends_the_wait(memory_desk: Desk, clock: FakeClock) -> None:
     ticket = answered_complaint(memory_desk, clock)
     act(memory_desk, ticket, "close", note="客户明确表示无需回访")

@@ -26,7 +26,7 @@ from domain.desk import Desk, Outcome
 from domain.errors import IllegalTransition
 from domain.service_request import KINDS, STEPS
 from domain.ticket import State, Transitions
-from tests.factories import AGENT, FakeClock, bj, make_desk, receive, stored_count
+from tests.factories import AGENT, FakeClock, bj, ctx_at, make_desk, receive, stored_count
 
 NOW = bj(2026, 10, 12, 9, 0)  # Monday, before the 16 Oct reorganisation
 
@@ -74,7 +74,11 @@ FIELDS: dict[str, dict[str, Any]] = {
     "start_work": {"owner": "handler-1"},
     # request_callback has no ticket command of its own: ScheduleCallback asks for it.
     "request_callback": {},
+    # Neither has release_callback: CancelCallback does it, only when the ticket waits for
+    # that callback (so no command can ask for it in a wrong state; see the test below).
+    "release_callback": {},
 }
+DESK_ONLY = {"release_callback"}
 
 
 def command_for(action: str, ticket_id: UUID) -> c.Command:
@@ -104,7 +108,13 @@ ILLEGAL = [
     for kind, table in TABLES.items()
     for state in PATHS[kind]
     for action, (legal, _) in table.items()
-    if state not in legal
+    if state not in legal and action not in DESK_ONLY
+]
+ILLEGAL_RELEASE = [
+    pytest.param(kind, state, id=f"{kind}-{state.value}")
+    for kind, table in TABLES.items()
+    for state in PATHS[kind]
+    if state not in table["release_callback"][0]
 ]
 NOT_STEPS = [
     pytest.param(kind, state, action, id=f"{kind}-{state.value}-{action}")
@@ -240,6 +250,23 @@ def test_an_action_outside_its_legal_states_is_refused_and_records_nothing(
     ticket_in: Callable[[str, State], Outcome],
 ) -> None:
     _assert_refused(desk, ticket_in(kind, state), state, action)
+
+
+@pytest.mark.parametrize(("kind", "state"), ILLEGAL_RELEASE)
+def test_releasing_a_callback_outside_callback_pending_is_refused_by_the_ticket(
+    kind: str, state: State, desk: Desk, ticket_in: Callable[[str, State], Outcome]
+) -> None:
+    ticket = desk.ticket(ticket_in(kind, state).id)  # a copy: nothing is saved
+
+    with pytest.raises(IllegalTransition) as refused:
+        ticket.release_callback(ctx_at(desk, NOW), "cb-1", "号码有误")
+
+    assert refused.value.details == {
+        "ticket": ticket.number,
+        "state": state.value,
+        "action": "release_callback",
+    }
+    assert ticket.pending_events == []
 
 
 @pytest.mark.parametrize(("kind", "state", "action"), NOT_STEPS)
