@@ -11,7 +11,9 @@ import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import typer
@@ -63,6 +65,27 @@ def test_the_store_holds_the_month_and_no_command_was_refused(runs: Runs) -> Non
         desk.close()
     assert sum(result.kinds.values()) == TICKETS
     assert set(result.kinds) == set(KIND_SHARES)
+
+
+def test_the_sla_clock_worker_finds_nothing_the_simulation_left_due(runs: Runs) -> None:
+    # The simulation's monitor and the worker ask the same Ticket.due_actions; the worker reads
+    # the sla_deadlines view. Nothing due by month end may be missing from the store.
+    assert runs.first.sla_clock_steps == 0
+    assert runs.again.sla_clock_steps == 0
+    # Not vacuous: the worker read a populated view with clocks still running past month end.
+    from config.bootstrap import build_followers
+
+    [view] = [
+        f
+        for f in build_followers(Settings(database_url=runs.url))
+        if f.projection.name == "sla_deadlines"
+    ]
+    rows = view.store.dump(view.projection.table("sla_deadlines"))
+    month_end = datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    running_on = [r for r in rows if r["stopped_at"] is None and r["next_action_at"] is not None]
+    assert len(rows) > TICKETS
+    assert running_on
+    assert all(r["next_action_at"] >= month_end - timedelta(seconds=1) for r in running_on)
 
 
 def test_every_control_fact_appears_in_the_store(runs: Runs) -> None:
