@@ -260,8 +260,14 @@ async def drive(
     plans: Sequence[TicketPlan],
     customer_ids: Sequence[str],
     agents: int,
+    think: float = 0.0,
 ) -> Level:
-    """``agents`` coroutines; agent i works tickets i, i+agents, ... one request at a time."""
+    """``agents`` coroutines; agent i works tickets i, i+agents, ... one request at a time.
+
+    ``think``: an agent's mean pause before each request after its first (uniform between half
+    and one and a half times it), as a person reading the screen and typing; 0 sends the next
+    request the moment the last one answers (a stress test, not a person).
+    """
     level = Level(agents=agents, tickets=len(plans))
     agent_h = {"Authorization": f"Bearer {AGENT_TOKEN}"}
     sup_h = {"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
@@ -285,7 +291,17 @@ async def drive(
         return None
 
     async def agent(i: int) -> None:
+        pace = random.Random(i)
+        first = True
+
+        async def pause() -> None:
+            nonlocal first
+            if think > 0 and not first:
+                await asyncio.sleep(pace.uniform(0.5 * think, 1.5 * think))
+            first = False
+
         for plan in plans[i::agents]:
+            await pause()
             t = await call("intake", "/api/v1/tickets", intake_body(plan, customer_ids), agent_h)
             if t is None:
                 continue
@@ -297,6 +313,7 @@ async def drive(
                 ("urge", plan.urge, sup_h),
             ]
             for kind, body, headers in steps:
+                await pause()
                 if await call(kind, f"{base}/{kind}", body, headers) is None:
                     break
 
@@ -311,6 +328,7 @@ async def api_run(
     customer_bodies_: Sequence[dict[str, Any]],
     warmup: Sequence[TicketPlan],
     levels: Sequence[tuple[int, Sequence[TicketPlan]]],
+    think: float = 0.0,
 ) -> list[Level]:
     # A fresh connection pool per phase: a keep-alive connection left idle between phases
     # longer than uvicorn's keep-alive timeout (5 s) may be closed by the server just as the
@@ -327,7 +345,7 @@ async def api_run(
     out = []
     for agents, plans in levels:
         async with client(agents) as load:
-            out.append(await drive(load, plans, customer_ids, agents))
+            out.append(await drive(load, plans, customer_ids, agents, think))
     return out
 
 
@@ -390,6 +408,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="tickets per level (5 requests each: intake, verify, classify, dispatch, urge)",
     )
     p.add_argument("--warmup", type=int, default=20, help="untimed tickets before the levels")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds an agent pauses before each request (0: back to back, a stress test)",
+    )
     p.add_argument("--customers", type=int, default=50, help="customers registered up front")
     p.add_argument("--new-caller-share", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=20261122)
@@ -436,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(
                 f"server up on {server.base} in {time.perf_counter() - t0:.1f} s (db {name})"
             )
-            levels = asyncio.run(api_run(server.base, customers, warmup, levels_in))
+            levels = asyncio.run(api_run(server.base, customers, warmup, levels_in, o.think))
         except BaseException:
             if server.proc is not None:
                 console.print(f"[red]server log tail:[/red]\n{server.tail()}")
@@ -446,7 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_end = os.getloadavg()
     console.print(f"load average at end: {load_end}")
 
-    table = Table(title="HTTP API under concurrent agents (PostgreSQL, casetrail serve)")
+    paced = f"think {o.think:g} s" if o.think else "no think time"
+    table = Table(title=f"HTTP API under concurrent agents (PostgreSQL, casetrail serve, {paced})")
     for col in ("agents", "kind", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
         table.add_column(col, justify="right" if col != "kind" else "left")
     for lv in levels:
@@ -490,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{lv.agents} agents: {rate:.1f} intakes/s over the API (mixed with 4 actions "
                 f"per ticket) vs direct single-thread intake {direct.rate:.1f} intakes/s"
             )
+    figs.add("think_mean_s", o.think, "s")
     figs.add("loadavg_start_1min", load_start[0], "load")
     figs.add("loadavg_end_1min", load_end[0], "load")
     if max(load_start[0], load_end[0]) > 1.5:
