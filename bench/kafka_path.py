@@ -70,9 +70,12 @@ def _applied(settings: Settings) -> int:
 
 
 def _drop_views(settings: Settings) -> None:
-    from config.bootstrap import build_followers
+    """Drop the Kafka-fed views, their applied-version tables included."""
+    from config.bootstrap import build_followers, build_projections
+    from projections.at_least_once import Deduplicated
 
-    for follower in build_followers(settings):
+    views = [Deduplicated(p) for p in build_projections()]
+    for follower in build_followers(settings, views):
         follower.store.drop_tables()
 
 

@@ -138,6 +138,13 @@ class PostgresViewStore(PostgresTrackingRecorder):
             return None
         return {n: found[n] for n in table.names}
 
+    def load_many_in(
+        self, c: Cursor[Any], table: Table, column: str, values: Sequence[Any]
+    ) -> list[Row]:
+        """Every row whose ``column`` is one of ``values``, in the caller's transaction."""
+        c.execute(f'SELECT * FROM "{table.name}" WHERE "{column}" = ANY(%s)', (list(values),))
+        return [{n: found[n] for n in table.names} for found in c.fetchall()]
+
     def write(
         self,
         changes: Sequence[tuple[Table, Key, Row | None]],

@@ -146,6 +146,18 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
             return None
         return {n: _from_db(k, found[n]) for n, k in table.columns}
 
+    def load_many_in(self, c: Any, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
+        """Every row whose ``column`` is one of ``values``, in the caller's transaction."""
+        kind = table.kinds[column]
+        found: list[Row] = []
+        values = list(values)
+        for start in range(0, len(values), 500):  # SQLite's bound-parameter limit
+            chunk = [_to_db(kind, v) for v in values[start : start + 500]]
+            marks = ", ".join("?" for _ in chunk)
+            c.execute(f'SELECT * FROM "{table.name}" WHERE "{column}" IN ({marks})', chunk)
+            found += [{n: _from_db(k, r[n]) for n, k in table.columns} for r in c.fetchall()]
+        return found
+
     def write(
         self,
         changes: Sequence[tuple[Table, Key, Row | None]],

@@ -24,7 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from projections.core import Key, Projection, Row, Rows, Table
+from projections.core import LRU, Key, Projection, Row, Rows, Slot, Table
+
+# Key columns that name an aggregate: a table keyed first by one of them holds rows about that
+# ticket, customer or callback, which a transaction can fetch for all its events at once.
+AGGREGATE_COLUMNS = frozenset({"ticket_id", "customer_id", "callback_id", "originator_id"})
 
 
 class Deduplicated(Projection):
@@ -60,6 +64,10 @@ class Deduplicated(Projection):
 class TransactionalStore(Protocol):
     def load_in(self, c: Any, table: Table, key: Key) -> Row | None: ...
 
+    def load_many_in(
+        self, c: Any, table: Table, column: str, values: Sequence[Any]
+    ) -> list[Row]: ...
+
     def apply_in(self, c: Any, changes: Sequence[tuple[Table, Key, Row | None]]) -> None: ...
 
 
@@ -81,3 +89,53 @@ class InTransaction:
     ) -> None:
         # The consumer's offsets, not a tracking row, say how far it got.
         self.store.apply_in(self.cursor, changes)
+
+
+class Prefetched(LRU):
+    """One transaction's row cache, filled up front for the aggregates its events are about.
+
+    For every table keyed first by an aggregate (:data:`AGGREGATE_COLUMNS`), one query fetches
+    the rows of all the batch's aggregates; a slot of such an aggregate that the query did not
+    return is then a known absence, with no query of its own. Other slots (a department's
+    counters) are read one by one, inside the transaction. Unbounded: it lives for one batch.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(size=1 << 62)
+        self.complete: set[tuple[str, Any]] = set()
+
+    def get(self, slot: Slot) -> tuple[bool, Row | None]:
+        hit, row = super().get(slot)
+        if hit:
+            return hit, row
+        table, key = slot
+        return (table, key[0]) in self.complete, None
+
+
+def prefetch(
+    store: TransactionalStore, cursor: Any, projection: Projection, ids: Sequence[str]
+) -> Prefetched:
+    """The rows of ``ids`` (aggregate ids as text) in every aggregate-keyed table of a view."""
+    cache = Prefetched()
+    if not ids:
+        return cache
+    for table in projection.tables:
+        column = table.key[0]
+        if table.append_only or column not in AGGREGATE_COLUMNS:
+            continue
+        for row in store.load_many_in(cursor, table, column, ids):
+            cache.put((table.name, table.key_of(row)), row)
+        cache.complete.update((table.name, i) for i in ids)
+    return cache
+
+
+def aggregate_ids(events: Sequence[Any]) -> list[str]:
+    """Every aggregate a batch of events is about: their own, their ticket's, their customer's."""
+    ids: dict[str, None] = {}
+    for event in events:
+        ids[str(event.originator_id)] = None
+        for name in ("source_ticket_id", "ticket_id", "customer_id", "callback_id"):
+            value = getattr(event, name, None)
+            if value:
+                ids[str(value)] = None
+    return list(ids)

@@ -29,8 +29,8 @@ from typing import Any
 import structlog
 from kafka.errors import CommitFailedError
 
-from projections.at_least_once import Deduplicated, InTransaction
-from projections.core import LRU, Batch
+from projections.at_least_once import Deduplicated, InTransaction, aggregate_ids, prefetch
+from projections.core import Batch
 from workers.projector import Follower
 from workers.relay import decode
 
@@ -128,17 +128,20 @@ class KafkaProjector:
     def _apply_once(self, events: Sequence[Any]) -> None:
         views = self.views
         skipped = [v.skipped for v in views]
+        ids = aggregate_ids(events)
         try:
             with self.datastore.transaction(commit=True) as c:
                 if self.serializable:
                     c.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
                 for follower in self.followers:
                     # Rows are read inside this transaction, never from an earlier one: other
-                    # consumers write the same tables.
+                    # consumers write the same tables. One query per table fetches the rows
+                    # of every ticket, customer and callback in the batch.
+                    store: Any = follower.store
                     batch = Batch(
                         follower.projection,
-                        InTransaction(follower.store, c),  # type: ignore[arg-type]
-                        LRU(10_000),
+                        InTransaction(store, c),  # type: ignore[arg-type]
+                        prefetch(store, c, follower.projection, ids),
                     )
                     fold = follower.projection.fold
                     for event in events:

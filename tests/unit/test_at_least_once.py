@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.org_loader import load_directory
 from domain import commands as c
 from domain.desk import Desk
 from projections.at_least_once import Deduplicated
@@ -110,3 +111,54 @@ def test_a_missing_version_is_counted_as_a_gap(memory_desk: Desk) -> None:
 
     assert view.gaps == 1
     assert view.skipped == 0
+
+
+class _Store:
+    """load_many_in over rows held in a dict, counting queries."""
+
+    def __init__(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        self.rows = rows
+        self.queries: list[str] = []
+
+    def load_many_in(self, c: Any, table: Any, column: str, values: Any) -> list[dict[str, Any]]:
+        self.queries.append(table.name)
+        return [r for r in self.rows.get(table.name, []) if r[column] in set(values)]
+
+
+def test_a_prefetch_answers_for_every_aggregate_of_the_batch_and_only_those() -> None:
+    from projections.at_least_once import prefetch
+    from projections.department_performance import PERFORMANCE, TICKETS, DepartmentPerformance
+    from projections.ticket_timeline import TicketTimeline
+
+    view = Deduplicated(DepartmentPerformance(load_directory()))
+    known = {"ticket_id": "t-1", "number": "N1"}
+    store = _Store({TICKETS: [known]})
+
+    cache = prefetch(store, None, view, ["t-1", "t-2"])
+
+    assert cache.get((TICKETS, ("t-1",))) == (True, known)
+    assert cache.get((TICKETS, ("t-2",))) == (True, None)  # fetched with the batch: absent
+    assert cache.get((TICKETS, ("t-3",))) == (False, None)  # not in the batch: ask the store
+    assert cache.get((PERFORMANCE, ("dept", "2026-10-12", "complaint")))[0] is False
+    assert PERFORMANCE not in store.queries  # counters are shared: read one by one
+    assert f"{view.name}_applied" in store.queries
+    timeline = Deduplicated(TicketTimeline())
+    store.queries.clear()
+    prefetch(store, None, timeline, ["t-1"])
+    assert "ticket_timeline" not in store.queries  # append-only rows are never read back
+
+
+def test_the_aggregates_of_a_batch_include_the_tickets_its_callbacks_are_about(
+    memory_desk: Desk,
+) -> None:
+    from projections.at_least_once import aggregate_ids
+
+    ticket = _answered(memory_desk)
+    callback = memory_desk.handle(c.ScheduleCallback(**AGENT, ticket_id=ticket.id))
+    scheduled = [
+        memory_desk.mapper.to_domain_event(n)
+        for n in _notes(memory_desk)
+        if n.originator_id == callback.id
+    ]
+
+    assert set(aggregate_ids(scheduled)) >= {str(callback.id), str(ticket.id)}
