@@ -54,6 +54,18 @@ class Runtime:
             raise NotFound(what, str(ident))
         return found
 
+    def at_version(self, ident: UUID, version: int) -> Any:
+        """The aggregate exactly at ``version``: a copy from the desk's cache when it is at that
+        version (just written, the usual case after a command), else replayed from the store."""
+        try:
+            # Read only (the callers present it): the cached object itself, no deep copy.
+            cached: Any = self.desk.repository.get(ident, deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            cached = None
+        if cached is not None and cached.version == version:
+            return cached
+        return self.desk.repository.get(ident, version=version)
+
     def catch_up(self) -> int:
         """Bring the views up to date in this process (one projector at a time)."""
         if self.workers is not None:

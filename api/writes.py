@@ -131,13 +131,18 @@ def execute(
     status = 201 if created else 200
     answered = (out.version, out.events) if out.changed else _answered(runtime, out.id, cid)
     aggregate: Any
+    names: list[str] = []
     if answered is None:
-        aggregate = runtime.desk.repository.get(out.id, version=out.version)
-        body, version, status = present(aggregate, [], False), out.version, 200
+        version, changed, status = out.version, False, 200
     else:
-        version, names = answered
+        (version, names), changed = answered, True
+    aggregate = runtime.at_version(out.id, version)
+    body = present(aggregate, list(names), changed)
+    if aggregate.version != version:
+        # The shared cached object moved on (another process's events fast-forwarded it)
+        # while we read it: present the version this command produced, from the store.
         aggregate = runtime.desk.repository.get(out.id, version=version)
-        body = present(aggregate, list(names), True)
+        body = present(aggregate, list(names), changed)
     if key is not None:
         runtime.idempotency.remember(user.id, key, fingerprint)
     return respond(runtime, status, body, version)

@@ -264,9 +264,10 @@ async def drive(
 ) -> Level:
     """``agents`` coroutines; agent i works tickets i, i+agents, ... one request at a time.
 
-    ``think``: an agent's mean pause before each request after its first (uniform between half
-    and one and a half times it), as a person reading the screen and typing; 0 sends the next
-    request the moment the last one answers (a stress test, not a person).
+    ``think``: an agent's mean pause before each request (uniform between half and one and a
+    half times it; the first one anywhere up to it, so agents do not start in step), as a
+    person reading the screen and typing; 0 sends the next request the moment the last one
+    answers (a stress test, not a person).
     """
     level = Level(agents=agents, tickets=len(plans))
     agent_h = {"Authorization": f"Bearer {AGENT_TOKEN}"}
@@ -296,8 +297,10 @@ async def drive(
 
         async def pause() -> None:
             nonlocal first
-            if think > 0 and not first:
-                await asyncio.sleep(pace.uniform(0.5 * think, 1.5 * think))
+            if think > 0:
+                # Agents do not start in step: the first pause is anywhere in one think time.
+                low, high = (0.0, think) if first else (0.5 * think, 1.5 * think)
+                await asyncio.sleep(pace.uniform(low, high))
             first = False
 
         for plan in plans[i::agents]:

@@ -321,10 +321,16 @@ class Desk(Application[UUID]):
 
     # ---------------------------------------------------------------- tickets
 
-    def ticket(self, ticket_id: UUID, as_of: datetime | None = None) -> Ticket:
-        """The ticket now, or as it was recorded up to ``as_of``."""
+    def ticket(
+        self, ticket_id: UUID, as_of: datetime | None = None, *, copy: bool = True
+    ) -> Ticket:
+        """The ticket now, or as it was recorded up to ``as_of``.
+
+        ``copy=False`` hands out the cached object itself, without a deep copy: only for
+        callers that read it (presenting, permission checks) and never change it.
+        """
         if as_of is None:
-            return self._load(Ticket, ticket_id, "ticket")  # type: ignore[no-any-return]
+            return self._load(Ticket, ticket_id, "ticket", copy=copy)  # type: ignore[no-any-return]
         version = 0
         for ev in self.events.get(ticket_id):
             if getattr(ev, "timestamp") > as_of:  # noqa: B009 - the protocol type hides it

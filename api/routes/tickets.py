@@ -67,7 +67,7 @@ def _action_route(action: str, command: type[c.TicketCommand]) -> Callable[..., 
         if_match: str | None,
         idempotency_key: str | None,
     ) -> JSONResponse:
-        ticket = runtime.desk.ticket(ticket_id)
+        ticket = runtime.desk.ticket(ticket_id, copy=False)  # read: department and number
         runtime.policy.require_action(user, action, ticket.number, ticket.department, runtime.now())
         return execute(
             runtime,
@@ -147,7 +147,7 @@ def show(
     tz = runtime.settings.tz
     at = None if as_of is None else parse_instant(as_of, "as_of", tz)
     now = runtime.now()
-    current = runtime.desk.ticket(ticket_id)
+    current = runtime.desk.ticket(ticket_id, copy=False)  # only read below
     ticket = current if at is None else runtime.desk.ticket(ticket_id, as_of=at)
     body = ticket_view(ticket, at or now, runtime.desk.catalogue)
     mine = runtime.policy.ticket_actions(user, current.department, now)
@@ -178,7 +178,7 @@ def history(
     reason: Reason = "",
 ) -> JSONResponse:
     """Every event of the ticket, oldest first: what, who, when it happened and was recorded."""
-    ticket = runtime.desk.ticket(ticket_id)
+    ticket = runtime.desk.ticket(ticket_id, copy=False)  # read: its department
     events, masked = guard(
         runtime,
         request,
