@@ -189,8 +189,10 @@ def free_port() -> int:
 class Server:
     """``python -m cli.main serve`` in a subprocess; its output goes to a temp log file."""
 
-    def __init__(self, db_url: str, port: int) -> None:
+    def __init__(self, db_url: str, port: int, separate_workers: bool = False) -> None:
         self.db_url = db_url
+        self.separate_workers = separate_workers
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
@@ -200,8 +202,9 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         env = {**os.environ, "CASETRAIL_DATABASE_URL": self.db_url}
+        extra = ["--no-workers"] if self.separate_workers else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port), *extra],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -215,6 +218,8 @@ class Server:
             try:
                 r = httpx.get(f"{self.base}/api/v1/health", timeout=2.0)
                 if r.status_code == 200:
+                    if self.separate_workers:
+                        self._start_workers(env)
                     return
             except httpx.HTTPError:
                 pass
@@ -223,12 +228,33 @@ class Server:
             f"server did not answer /api/v1/health in {timeout:.0f} s:\n{self.tail()}"
         )
 
+    def _start_workers(self, env: dict[str, str]) -> None:
+        """`casetrail worker <name>` processes: the views move outside the API's process."""
+        for name in ("projector", "sla-clock", "callbacks"):
+            self.workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli.main", "worker", name],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+
     def tail(self, lines: int = 30) -> str:
         self.log.flush()
         text = Path(self.log.name).read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
+        for worker in self.workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # uvicorn: graceful shutdown, runs the lifespan end
@@ -412,6 +438,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--warmup", type=int, default=20, help="untimed tickets before the levels")
     p.add_argument(
+        "--separate-workers",
+        action="store_true",
+        help="serve --no-workers plus `casetrail worker projector|sla-clock|callbacks` processes",
+    )
+    p.add_argument(
         "--think",
         type=float,
         default=0.0,
@@ -456,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     levels: list[Level] = []
     with ib.fresh_pg_database(o.pg_url, o.keep_db) as name:
-        server = Server(f"{o.pg_url.rstrip('/')}/{name}", free_port())
+        server = Server(f"{o.pg_url.rstrip('/')}/{name}", free_port(), o.separate_workers)
         try:
             t0 = time.perf_counter()
             server.start()
@@ -474,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"load average at end: {load_end}")
 
     paced = f"think {o.think:g} s" if o.think else "no think time"
+    if o.separate_workers:
+        paced += ", workers in their own processes"
     table = Table(title=f"HTTP API under concurrent agents (PostgreSQL, casetrail serve, {paced})")
     for col in ("agents", "kind", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"):
         table.add_column(col, justify="right" if col != "kind" else "left")

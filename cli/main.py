@@ -154,6 +154,13 @@ def ticket_history(ticket_id: UUID) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[
+        bool,
+        typer.Option(
+            help="Run the projector, SLA clock and callback scheduler in this process; "
+            "--no-workers when they run as `casetrail worker <name>` processes"
+        ),
+    ] = True,
 ) -> None:
     """HTTP API and thin client, with the projector, SLA clock and callbacks in this process."""
     import uvicorn
@@ -166,7 +173,7 @@ def serve(
     console.print(
         f"casetrail on http://{host}:{port}/ (API /api/v1), store {settings.database_url}"
     )
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings, workers=workers), host=host, port=port)
 
 
 @app.command()
