@@ -186,7 +186,9 @@ def worker(
     ] = False,
     views: Annotated[
         str | None,
-        typer.Option(help="kafka-projector: comma-separated views to fold (default: all)"),
+        typer.Option(
+            help="projector, kafka-projector: comma-separated views to fold (default: all)"
+        ),
     ] = None,
 ) -> None:
     """Run one worker in the foreground with JSON logs until SIGTERM.

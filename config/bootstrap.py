@@ -112,9 +112,25 @@ def build_followers(
 
 
 def build_projector(
-    desk: Desk, settings: Settings | None = None, *, batch_size: int = 1000
+    desk: Desk,
+    settings: Settings | None = None,
+    *,
+    batch_size: int = 1000,
+    views: list[str] | None = None,
 ) -> Projector:
-    return Projector(desk, build_followers(settings), batch_size=batch_size)
+    """The notification-log projector over every view, or over ``views`` only."""
+    return Projector(desk, build_followers(settings, _chosen(views)), batch_size=batch_size)
+
+
+def _chosen(names: list[str] | None) -> list[Projection]:
+    """The named projections (all: None); unknown names are an error naming them."""
+    every = build_projections()
+    if names is None:
+        return every
+    unknown = set(names) - {p.name for p in every}
+    if unknown:
+        raise ValueError(f"unknown views: {', '.join(sorted(unknown))}")
+    return [p for p in every if p.name in names]
 
 
 # ---------------------------------------------------------------- Kafka (scaled deployment)
@@ -174,11 +190,7 @@ def build_kafka_projector(
     from workers.kafka_projector import KafkaProjector, consumer_settings
 
     settings = settings or Settings()
-    chosen = [p for p in build_projections() if names is None or p.name in names]
-    unknown = set(names or ()) - {p.name for p in chosen}
-    if unknown:
-        raise ValueError(f"unknown views: {', '.join(sorted(unknown))}")
-    followers = build_followers(settings, [Deduplicated(p) for p in chosen])
+    followers = build_followers(settings, [Deduplicated(p) for p in _chosen(names)])
     consumer = KafkaConsumer(**consumer_settings(settings.kafka_bootstrap, settings.kafka_group))
     consumer.subscribe([settings.kafka_topic])
     return KafkaProjector(desk, followers, consumer)

@@ -122,8 +122,8 @@ def run_worker(
 
     ``relay`` and ``kafka-projector`` are the scaled deployment's pair (DESIGN.md §5): the
     first publishes the store to Kafka, the second is one consumer-group member folding the
-    topic into the views (``only``: a subset of them). Run the Kafka-fed projector instead of
-    the log projector for those views, never both.
+    topic into the views. ``only`` (``--views``) limits ``projector`` and ``kafka-projector``
+    to some views, so the two can share the work: each view is fed by one of them, never both.
     """
     if name not in WORKERS:
         raise ValueError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
@@ -139,7 +139,11 @@ def run_worker(
         return
     stop = threading.Event()
     desk = build_desk(settings, clock=system_clock)
-    projector = build_projector(desk, settings)
+    try:
+        projector = build_projector(desk, settings, views=only if name == "projector" else None)
+    except ValueError:
+        desk.close()
+        raise
     try:
         if name == "projector":
             _install_stop(stop, projector.wakeup.set)

@@ -193,7 +193,10 @@ def test_relayed_events_fold_into_the_same_views_as_the_log(month: Month) -> Non
 def test_the_worker_commands_relay_and_fold_then_stop_on_sigterm(
     fresh_pg_url: str, kafka_bootstrap: str
 ) -> None:
-    """`casetrail worker relay` + `casetrail worker kafka-projector`, as separate processes."""
+    """`worker relay` + `worker kafka-projector` + `worker projector`, sharing out the views.
+
+    The scaled deployment: two views fed from Kafka, one from the log, each by one process.
+    """
     import json
     import os
     import signal
@@ -230,28 +233,37 @@ def test_the_worker_commands_relay_and_fold_then_stop_on_sigterm(
 
     relay = start("relay")
     member = start("kafka-projector", "--views", "ticket_timeline,worklists")
+    log_fed = start("projector", "--views", "sla_deadlines")
     try:
 
-        def heads() -> int:
+        def count(sql: str) -> int:
             with psycopg.connect(settings.postgres_conninfo) as conn:
                 try:
-                    found = conn.execute('SELECT count(*) FROM "ticket_timeline_heads"').fetchone()
+                    found = conn.execute(sql).fetchone()
                 except psycopg.errors.UndefinedTable:
                     return 0
             return found[0] if found else 0
 
+        def heads() -> int:
+            return count('SELECT count(*) FROM "ticket_timeline_heads"')
+
+        def clocked() -> int:
+            return count('SELECT count(DISTINCT ticket_id) FROM "sla_deadlines"')
+
         deadline = time.monotonic() + WAIT
-        while heads() < 40 and time.monotonic() < deadline:
+        while (heads() < 40 or clocked() < 40) and time.monotonic() < deadline:
             assert relay.poll() is None, relay.communicate()[1].decode()[-2000:]
             assert member.poll() is None, member.communicate()[1].decode()[-2000:]
+            assert log_fed.poll() is None, log_fed.communicate()[1].decode()[-2000:]
             time.sleep(0.5)
         assert heads() == 40
+        assert clocked() == 40
     finally:
-        for process in (relay, member):
+        for process in (relay, member, log_fed):
             process.send_signal(signal.SIGTERM)
-        outputs = [p.communicate(timeout=60) for p in (relay, member)]
+        outputs = [p.communicate(timeout=60) for p in (relay, member, log_fed)]
 
-    assert [relay.returncode, member.returncode] == [0, 0]
+    assert [relay.returncode, member.returncode, log_fed.returncode] == [0, 0, 0]
     logs = [
         json.loads(line)
         for _, err in outputs
@@ -265,6 +277,6 @@ def test_the_worker_commands_relay_and_fold_then_stop_on_sigterm(
     assert all(e["worker"] == "kafka-projector" for e in applied)
     with psycopg.connect(settings.postgres_conninfo) as conn:
         others = conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'sla_deadlines'"
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'escalation_queue'"
         ).fetchone()
     assert others == (0,)  # only the chosen views were created
