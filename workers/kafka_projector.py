@@ -91,6 +91,7 @@ class KafkaProjector:
         polled = self.consumer.poll(timeout_ms=timeout_ms)
         records = [r for batch in polled.values() for r in batch]
         if not records:
+            self.rewind_past_log_end()
             return 0
         events = [self.mapper.to_domain_event(decode(r.value)[1]) for r in records]
         self._apply(events)
@@ -108,6 +109,32 @@ class KafkaProjector:
             skipped=sum(v.skipped for v in self.views),
         )
         return len(records)
+
+    def rewind_past_log_end(self) -> list[int]:
+        """Partitions whose position lies beyond their log end go back to the beginning.
+
+        A broker that lost its log (tansu's memory storage after a restart; a topic deleted and
+        made again) answers a fetch past the end with nothing, not OFFSET_OUT_OF_RANGE
+        (``../shared/KAFKA.md`` quirk 2): the member would wait there forever while the relay
+        fills the new log from offset 0. Re-reading from the beginning is safe: what was
+        already applied is skipped by version. Returns the partitions rewound.
+        """
+        rewound = []
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)  # from fetch responses: right even on tansu
+            if end is None:
+                continue
+            position = self.consumer.position(tp)
+            if position is not None and position > end:
+                log.warning(
+                    "position beyond the log end; reading the partition again from the start",
+                    partition=tp.partition,
+                    position=position,
+                    log_end=end,
+                )
+                self.consumer.seek_to_beginning(tp)
+                rewound.append(tp.partition)
+        return rewound
 
     @property
     def views(self) -> list[Deduplicated]:

@@ -280,3 +280,58 @@ def test_the_worker_commands_relay_and_fold_then_stop_on_sigterm(
             "SELECT count(*) FROM pg_tables WHERE tablename = 'escalation_queue'"
         ).fetchone()
     assert others == (0,)  # only the chosen views were created
+
+
+def test_a_member_carries_on_after_the_broker_comes_back_empty(fresh_pg_url: str) -> None:
+    """Given views fed from a broker that then restarts empty (tansu memory storage), when the
+    relay publishes new events into the new log, then the member folds them too (it does not
+    wait beyond the old log end, where tansu never says OFFSET_OUT_OF_RANGE)."""
+    import psycopg
+
+    from tests.broker import start_tansu
+    from tests.factories import FakeClock, bulk_complaints, make_desk
+
+    broker, bootstrap = start_tansu()
+    port = int(bootstrap.rsplit(":", 1)[1])
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        database_url=fresh_pg_url,
+        kafka_bootstrap=bootstrap,
+        kafka_topic=f"casetrail.restart.{tag}",
+        kafka_group=f"casetrail.restart.{tag}",
+    )
+    clock = FakeClock()
+    desk = make_desk(clock, env=settings.eventsourcing_env())
+
+    def heads() -> int:
+        with psycopg.connect(settings.postgres_conninfo) as conn:
+            found = conn.execute('SELECT count(*) FROM "ticket_timeline_heads"').fetchone()
+        return found[0] if found else 0
+
+    member = build_kafka_projector(desk, settings, ["ticket_timeline"])
+    try:
+        bulk_complaints(desk, clock, 12)
+        relay = build_relay(desk, settings)
+        relay.catch_up()
+        relay.producer.close()
+        deadline = time.monotonic() + WAIT
+        while heads() < 12 and time.monotonic() < deadline:
+            member.poll_once(timeout_ms=1000)
+        assert heads() == 12
+
+        broker.terminate()
+        broker.wait(timeout=10)
+        broker, _ = start_tansu(port)  # same address, empty log, no groups, no offsets
+
+        bulk_complaints(desk, clock, 3)
+        relay = build_relay(desk, settings)  # creates the topic again
+        assert relay.catch_up() == 3 * 6
+        relay.producer.close()
+        deadline = time.monotonic() + WAIT
+        while heads() < 15 and time.monotonic() < deadline:
+            member.poll_once(timeout_ms=1000)
+        assert heads() == 15
+    finally:
+        member.consumer.close(autocommit=False)
+        desk.close()
+        broker.terminate()
