@@ -19,6 +19,7 @@ from config.bootstrap import build_desk, build_followers
 from config.settings import Settings
 from projections.core import digest_rows
 from workers.projector import Follower, Projector
+from workers.relay import RELAY_NAME
 
 projections_app = typer.Typer(
     help="Status, rebuild and digest of the read models", no_args_is_help=True
@@ -48,11 +49,17 @@ def status() -> None:
     table = Table(title=f"projections (event log head: {head})")
     for col in ("projection", "version", "position", "lag (events)"):
         table.add_column(col)
-    for f in build_followers():
+    followers = build_followers()
+    for f in followers:
         table.add_row(
             f.projection.name, str(f.projection.version), str(f.position), str(head - f.position)
         )
     console.print(table)
+    # The view stores are eventsourcing tracking recorders: the relay tracks in the same table.
+    tracking: Any = followers[0].store if followers else None
+    relayed = tracking.max_tracking_id(RELAY_NAME) if tracking is not None else None
+    if relayed is not None:  # the Kafka relay has run against this store
+        console.print(f"relay to Kafka: position {relayed}, lag {head - relayed} events")
 
 
 # Relative CPU cost of rebuilding each view (fold and commit, measured on the bench's data);

@@ -151,6 +151,16 @@ def _applied_everywhere(settings: Settings, events: int) -> Callable[[], bool]:
     return done
 
 
+def _cli_status() -> str:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    done = CliRunner().invoke(app, ["projections", "status"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
 def test_relayed_events_fold_into_the_same_views_as_the_log(month: Month) -> None:
     settings, desk, events = month.settings, month.desk, month.events
     a, b = Member(desk, settings), Member(desk, settings)
@@ -171,6 +181,8 @@ def test_relayed_events_fold_into_the_same_views_as_the_log(month: Month) -> Non
         assert relay.catch_up() + half == events
         assert relay.position == desk.recorder.max_notification_id()
         assert relay.lag() == 0
+        status = _cli_status()
+        assert f"relay to Kafka: position {relay.position}, lag 0 events" in status
         # A relay that crashed before recording its position publishes everything again.
         again = build_relay(desk, settings, batch_size=1000, name="casetrail.relay.rerun")
         assert again.catch_up() == events
