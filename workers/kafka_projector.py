@@ -107,6 +107,7 @@ class KafkaProjector:
             records=len(records),
             partitions=sorted(tp.partition for tp in polled),
             skipped=sum(v.skipped for v in self.views),
+            gaps=sum(v.gaps for v in self.views),  # > 0: the feed lost events (see the views)
         )
         return len(records)
 
@@ -154,7 +155,7 @@ class KafkaProjector:
 
     def _apply_once(self, events: Sequence[Any]) -> None:
         views = self.views
-        skipped = [v.skipped for v in views]
+        counted = [(v.skipped, v.gaps) for v in views]
         ids = aggregate_ids(events)
         try:
             with self.datastore.transaction(commit=True) as c:
@@ -175,8 +176,8 @@ class KafkaProjector:
                         fold(event, batch)
                     batch.write(None)
         except BaseException:
-            for view, before in zip(views, skipped, strict=True):
-                view.skipped = before  # the retry counts them again
+            for view, (skipped, gaps) in zip(views, counted, strict=True):
+                view.skipped, view.gaps = skipped, gaps  # the retry counts them again
             raise
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
