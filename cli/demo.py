@@ -1956,20 +1956,9 @@ def _sla_clock_check(console: Console, settings: Settings, month_end: datetime) 
     ``Ticket.due_actions`` the worker uses), so the worker should find nothing left; whatever
     it finds it records at its due instant, like ``casetrail sla run --until``.
     """
-    from config.bootstrap import build_projector
-    from projections.due_queries import ViewQueries
-    from workers.sla_clock import ProjectorViews, SimulatedClock, SlaClock
+    from cli.sla_cmd import run_simulated
 
-    clock = SimulatedClock()
-    desk = build_desk(settings, clock=clock)
-    try:
-        projector = build_projector(desk, settings)
-        queries = ViewQueries.of(projector.followers)
-        queries.ensure_indexes()
-        worker = SlaClock(desk, ProjectorViews(projector), queries, clock)
-        sent = worker.run_until(month_end)
-    finally:
-        desk.close()
+    _, sent = run_simulated(settings, month_end)
     colour = "green" if sent == 0 else "yellow"
     console.print(
         f"[{colour}]SLA clock worker (sla_deadlines view) up to {month_end:%Y-%m-%d %H:%M}: "

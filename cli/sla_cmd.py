@@ -43,6 +43,35 @@ def parse_instant(value: str, settings: Settings) -> datetime:
     return parsed
 
 
+def run_simulated(
+    settings: Settings,
+    until: datetime,
+    *,
+    start: datetime | None = None,
+    batch_size: int = 500,
+) -> tuple[SlaClock, int]:
+    """The SLA clock on a simulated clock over views projected here: every step due by
+    ``until``, each recorded at its due instant (from ``start`` on, if given); then the views
+    are caught up. Returns the clock and how many steps it recorded. ``sla run`` and the demo.
+
+    Raises LookupError when no sla_deadlines view is registered.
+    """
+    sim = SimulatedClock(start)
+    desk = build_desk(settings, clock=sim)
+    try:
+        projector = build_projector(desk, settings)
+        queries = ViewQueries.of(projector.followers)
+        if not queries.has_table(SLA_TABLE):
+            raise LookupError(SLA_TABLE)
+        queries.ensure_indexes()
+        clock = SlaClock(desk, ProjectorViews(projector), queries, sim, batch_size=batch_size)
+        sent = clock.run_until(until)
+        clock.catch_up()
+    finally:
+        desk.close()
+    return clock, sent
+
+
 @sla_app.command("run")
 def run(
     until: Annotated[str, typer.Option(help="ISO-8601 instant: process everything due by then")],
@@ -61,20 +90,17 @@ def run(
     if not structlog.is_configured():
         configure(json=settings.log_json, level="WARNING")  # the table below is the summary
     instant = parse_instant(until, settings)
-    sim = SimulatedClock(system_clock() if from_now else None)
-    desk = build_desk(settings, clock=sim)
     try:
-        projector = build_projector(desk, settings)
-        queries = ViewQueries.of(projector.followers)
-        if not queries.has_table(SLA_TABLE):
-            console.print(f"[red]no {SLA_TABLE} view[/red]: the projection is not registered")
-            raise typer.Exit(code=2)
-        queries.ensure_indexes()
-        clock = SlaClock(desk, ProjectorViews(projector), queries, sim, batch_size=batch_size)
-        sent = clock.run_until(instant)
-        clock.catch_up()
-    finally:
-        desk.close()
+        clock, sent = run_simulated(
+            settings,
+            instant,
+            start=system_clock() if from_now else None,
+            batch_size=batch_size,
+        )
+    except LookupError:
+        console.print(f"[red]no {SLA_TABLE} view[/red]: the projection is not registered")
+        raise typer.Exit(code=2) from None
+    queries = clock.queries
     stats = clock.stats
     table = Table(title=f"SLA clock run until {instant.isoformat()}")
     table.add_column("what")
