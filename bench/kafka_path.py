@@ -55,8 +55,9 @@ def _rate(n: int, seconds: float) -> str:
 
 def _applied(settings: Settings) -> int:
     """The fewest events any view has applied (sum of per-aggregate last versions)."""
-    names = ("ticket_timeline", "sla_deadlines", "escalation_queue", "worklists")
-    names += ("department_performance", "callback_plan")
+    from config.bootstrap import build_projections
+
+    names = [p.name for p in build_projections()]
     with psycopg.connect(settings.postgres_conninfo) as conn:
         counts = []
         for name in names:

@@ -23,6 +23,7 @@ from projections.adapter_postgres import PostgresViewStore
 from projections.adapter_sqlite import SQLiteViewStore
 from projections.core import Projection
 from workers.projector import Follower, Projector
+from workers.relay import RELAY_NAME, Relay
 
 
 def system_clock() -> datetime:
@@ -155,12 +156,10 @@ def build_relay(
     settings: Settings | None = None,
     *,
     batch_size: int = 500,
-    name: str = "casetrail.relay",
+    name: str = RELAY_NAME,
 ) -> Any:
-    """Store -> Kafka, tracked in the views' tracking table under ``casetrail.relay``."""
+    """Store -> Kafka, tracked in the views' tracking table under ``name``."""
     from kafka import KafkaProducer
-
-    from workers.relay import Relay
 
     settings = settings or Settings()
     ensure_topic(settings)
