@@ -4,6 +4,8 @@ A verdict closes the source ticket (satisfied) or reopens it with a new SLA cycl
 (dissatisfied) in the same write. Writes: front-office agents, supervisors, admins.
 """
 
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -69,75 +71,53 @@ def _on_callback(
     )
 
 
-@router.post("/callbacks/{callback_id}/attempts", response_model=CallbackOut, responses=ERRORS)
-def attempt(
-    callback_id: UUID,
-    body: AttemptBody,  # type: ignore[valid-type]
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """A call that did not reach the customer; the last allowed one makes it unreachable."""
-    fields = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-    return _on_callback(
+def _callback_route(
+    name: str, command: type[c.Command], body_class: Any, doc: str
+) -> Callable[..., JSONResponse]:
+    """The route of one callback action: its body (``callback_id`` from the path) to the desk."""
+
+    def route(
+        callback_id: UUID,
+        body: body_class,
+        request: Request,
+        user: CurrentUser,
+        runtime: RuntimeDep,
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        fields = body.model_dump(exclude_unset=True)
+        return _on_callback(
+            command, callback_id, fields, request, user, runtime, if_match, idempotency_key
+        )
+
+    route.__name__ = name
+    route.__doc__ = doc
+    return route
+
+
+for _path, _name, _command, _body, _doc in (
+    (
+        "attempts",
+        "attempt",
         c.RecordCallbackAttempt,
-        callback_id,
-        fields,
-        request,
-        user,
-        runtime,
-        if_match,
-        idempotency_key,
-    )
-
-
-@router.post("/callbacks/{callback_id}/outcome", response_model=CallbackOut, responses=ERRORS)
-def outcome(
-    callback_id: UUID,
-    body: OutcomeBody,  # type: ignore[valid-type]
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """The customer was reached: satisfaction 1-5; closes or reopens the source ticket."""
-    fields = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-    return _on_callback(
+        AttemptBody,
+        "A call that did not reach the customer; the last allowed one makes it unreachable.",
+    ),
+    (
+        "outcome",
+        "outcome",
         c.RecordCallbackOutcome,
-        callback_id,
-        fields,
-        request,
-        user,
-        runtime,
-        if_match,
-        idempotency_key,
-    )
-
-
-@router.post("/callbacks/{callback_id}/cancel", response_model=CallbackOut, responses=ERRORS)
-def cancel(
-    callback_id: UUID,
-    body: CancelBody,  # type: ignore[valid-type]
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Cancel an open callback, with a reason."""
-    fields = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-    return _on_callback(
-        c.CancelCallback,
-        callback_id,
-        fields,
-        request,
-        user,
-        runtime,
-        if_match,
-        idempotency_key,
+        OutcomeBody,
+        "The customer was reached: satisfaction 1-5; closes or reopens the source ticket.",
+    ),
+    ("cancel", "cancel", c.CancelCallback, CancelBody, "Cancel an open callback, with a reason."),
+):
+    router.add_api_route(
+        f"/callbacks/{{callback_id}}/{_path}",
+        _callback_route(_name, _command, _body, _doc),
+        methods=["POST"],
+        response_model=CallbackOut,
+        responses=ERRORS,
     )
 
 
