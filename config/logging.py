@@ -8,6 +8,20 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured.
+
+    A CLI runner (typer's in tests, for one) swaps ``sys.stderr`` for a buffer it closes after
+    the command; a logger bound to that buffer would fail every later line of the process.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(*, json: bool = True, level: str = "INFO") -> None:
     """Configure structlog once per process; bound context (ticket_id, worker, ...) is kept."""
     processors: list[structlog.typing.Processor] = [
@@ -23,6 +37,6 @@ def configure(*, json: bool = True, level: str = "INFO") -> None:
     structlog.configure(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
