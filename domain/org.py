@@ -21,6 +21,7 @@ Pure: no I/O, no clock; the directory is built from data by the config loader.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -245,6 +246,13 @@ class OrgDirectory:
             for key, found in sorted(records.items())
         }
         self._start = min(d.valid_from for d in data.departments)
+        # Between two consecutive instants at which any record starts or ends, the set of
+        # active departments is the same: answer departments(at) once per such window.
+        self._window_starts = sorted(
+            {d.valid_from for d in data.departments}
+            | {d.valid_to for d in data.departments if d.valid_to is not None}
+        )
+        self._by_window: dict[int, tuple[Department, ...]] = {}
         self._check_records()
         self._check_changes()
         for point in self._boundaries():
@@ -295,8 +303,12 @@ class OrgDirectory:
 
     def departments(self, at: datetime) -> list[Department]:
         """Every department active at ``at``, sorted by id."""
-        _aware(at)
-        return [d for key in self._records if (d := self._record(key, at)) is not None]
+        window = bisect.bisect_right(self._window_starts, _aware(at))
+        found = self._by_window.get(window)
+        if found is None:
+            found = tuple(d for key in self._records if (d := self._record(key, at)) is not None)
+            self._by_window[window] = found
+        return list(found)
 
     def children(self, department_id: str, at: datetime) -> list[Department]:
         """The departments directly under ``department_id`` at ``at``, sorted by id."""

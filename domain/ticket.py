@@ -34,7 +34,7 @@ from domain.sla.clock import (
     used_seconds,
 )
 from domain.sla.clock import state as clock_state
-from domain.sla.policy import MilestoneSpec, SlaPolicy
+from domain.sla.policy import MilestoneSpec, SlaPolicy, bound_specs, specs_of
 
 
 class State(StrEnum):
@@ -319,7 +319,7 @@ class Ticket(Recorded):
             meta=ctx.meta,
             policy=_policy_ref(policy, catalogue_version),
             basis="from_receipt",
-            specs=[s.model_dump(mode="json") for s in specs],
+            specs=bound_specs(policy),
             clocks=clocks,
         )
 
@@ -333,7 +333,7 @@ class Ticket(Recorded):
         clocks: list[dict[str, Any]],
     ) -> None:
         self.policy = policy
-        self.specs = [MilestoneSpec.model_validate(s) for s in specs]
+        self.specs = specs_of(specs)
         for payload in clocks:
             self._apply_start(payload)
 
@@ -659,7 +659,7 @@ class Ticket(Recorded):
             previous=self.policy,
             basis=basis,
             reason=reason,
-            specs=[s.model_dump(mode="json") for s in policy.milestones],
+            specs=bound_specs(policy),
             clocks=clocks,
             dropped=dropped,
         )
@@ -677,7 +677,7 @@ class Ticket(Recorded):
         dropped: list[str],
     ) -> None:
         self.policy = policy
-        self.specs = [MilestoneSpec.model_validate(s) for s in specs]
+        self.specs = specs_of(specs)
         for name in dropped:
             run = self.runs[run_key(name, self.cycle)]
             run.outcome = "cancelled"

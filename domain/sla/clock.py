@@ -162,7 +162,12 @@ def _reached_at(c: MilestoneClock, clock: Clock, needed: int) -> datetime | None
 def _share(c: MilestoneClock, fraction: float) -> int:
     if fraction <= 0:
         raise ClockError(c.label, f"fraction {fraction} must be positive")
-    return max(1, math.ceil(_exact(fraction) * c.target_seconds))
+    return _ceil_share(fraction, c.target_seconds)
+
+
+@lru_cache(maxsize=4096)
+def _ceil_share(fraction: float, target_seconds: int) -> int:
+    return max(1, math.ceil(_exact(fraction) * target_seconds))
 
 
 @lru_cache(maxsize=256)

@@ -27,6 +27,7 @@ stored in an event validates identically without any calendar at hand.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
@@ -367,6 +368,34 @@ class SlaPolicy(_Frozen):
         raise NotFound("milestone", f"{name} in {self.ref}")
 
 
+# The milestones of a policy as a binding event carries them (JSON form), made once per policy
+# object, and the way back without validating again when an event carries that very list.
+# Entries keep their policy and list alive, so neither id() is reused while they live.
+_BOUND: dict[int, tuple[SlaPolicy, list[dict[str, Any]]]] = {}
+_BOUND_BY_PAYLOAD: dict[int, tuple[list[dict[str, Any]], SlaPolicy]] = {}
+
+
+def bound_specs(policy: SlaPolicy) -> list[dict[str, Any]]:
+    """The JSON form of ``policy.milestones`` for a binding event (shared: never mutate it)."""
+    hit = _BOUND.get(id(policy))
+    if hit is None or hit[0] is not policy:
+        if len(_BOUND) >= 1024:
+            _BOUND.clear()
+            _BOUND_BY_PAYLOAD.clear()
+        payload = [spec.model_dump(mode="json") for spec in policy.milestones]
+        hit = _BOUND[id(policy)] = (policy, payload)
+        _BOUND_BY_PAYLOAD[id(payload)] = (payload, policy)
+    return hit[1]
+
+
+def specs_of(payload: list[dict[str, Any]]) -> list[MilestoneSpec]:
+    """The milestones a binding event carries (validated unless made by :func:`bound_specs`)."""
+    hit = _BOUND_BY_PAYLOAD.get(id(payload))
+    if hit is not None and hit[0] is payload:
+        return list(hit[1].milestones)
+    return [MilestoneSpec.model_validate(spec) for spec in payload]
+
+
 class PolicyCatalogue:
     """All policy versions and the calendars their business milestones use.
 
@@ -406,6 +435,10 @@ class PolicyCatalogue:
             ).encode()
         ).hexdigest()
         self.version = f"catalogue-{digest[:16]}"
+        # The policies in force change only at an effective_from: match once per (facts,
+        # window between two of them). Facts are frozen, so they key the cache themselves.
+        self._window_starts = sorted({p.effective_from for p in ordered})
+        self._matched: dict[tuple[TicketFacts, int], SlaPolicy] = {}
 
     @property
     def policies(self) -> tuple[SlaPolicy, ...]:
@@ -430,6 +463,15 @@ class PolicyCatalogue:
 
     def match(self, facts: TicketFacts, at: datetime) -> SlaPolicy:
         """The policy that governs a ticket with ``facts`` received (or re-bound) at ``at``."""
+        key = (facts, bisect.bisect_right(self._window_starts, ensure_aware(at, "at")))
+        found = self._matched.get(key)
+        if found is None:
+            if len(self._matched) >= 4096:  # categories are free text: stay bounded
+                self._matched.clear()
+            found = self._matched[key] = self._match(facts, at)
+        return found
+
+    def _match(self, facts: TicketFacts, at: datetime) -> SlaPolicy:
         candidates = [p for p in self.in_force(at) if p.match.accepts(facts)]
         described = f"{facts.describe()} at {ensure_aware(at, 'at').isoformat()}"
         if not candidates:
