@@ -611,9 +611,9 @@ class NoSaveDesk(Desk):
     dry = False
     sink: list[Any] | None = None
 
-    def _commit(self, *aggregates: Any) -> None:
+    def _commit(self, *aggregates: Any, unchanged: tuple[tuple[Any, int], ...] = ()) -> None:
         if not self.dry:
-            super()._commit(*aggregates)
+            super()._commit(*aggregates, unchanged=unchanged)
             return
         for agg in aggregates:
             events = agg.collect_events()

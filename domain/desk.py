@@ -123,9 +123,32 @@ class Desk(Application[UUID]):
             raise NotFound(what, str(ident))
         return agg
 
-    def _commit(self, *aggregates: Aggregate) -> None:
+    def _peek(self, cls: type[Recorded], ident: UUID, what: str) -> tuple[Any, tuple[UUID, int]]:
+        """Load an aggregate only to copy facts from it; returns it and the version read.
+
+        When the recorder can refuse a write whose reads have moved on (``checks_unchanged``),
+        a cached aggregate is taken as it is, without the query that brings it up to date:
+        pass the returned pair to :meth:`_commit` as ``unchanged``. Otherwise it is loaded as
+        usual (brought up to date), and the pair is merely informative.
+        """
+        cache = self.repository.cache
+        if cache is not None and getattr(self.recorder, "checks_unchanged", False):
+            try:
+                agg: Any = cache.get(ident)
+            except KeyError:
+                pass
+            else:
+                if isinstance(agg, cls):
+                    return agg, (agg.id, agg.version)
+        agg = self._load(cls, ident, what, copy=False)
+        return agg, (agg.id, agg.version)
+
+    def _commit(self, *aggregates: Aggregate, unchanged: tuple[tuple[UUID, int], ...] = ()) -> None:
         try:
-            self.save(*aggregates)
+            if unchanged and getattr(self.recorder, "checks_unchanged", False):
+                self.save(*aggregates, unchanged=unchanged)
+            else:
+                self.save(*aggregates)
         except IntegrityError:
             first = aggregates[0]
             raise VersionConflict(
@@ -247,15 +270,23 @@ class Desk(Application[UUID]):
             ticket.details,
         )
 
-    def receive(self, cmd: c.ReceiveTicket) -> Outcome:
+    def receive(self, cmd: c.ReceiveTicket, *, fresh: bool = False) -> Outcome:
         """Intake (受理): create the ticket, bind the SLA policy, start the first clocks."""
         derived = self._derived_id("ticket", cmd.command_id)
         # No lookup first: a repeated intake collides on the derived id when it is saved,
         # and is answered from the stored ticket then (one query less for every new ticket).
         ident = derived or uuid.uuid4()
         new_customer: Customer | None = None
+        read: tuple[tuple[UUID, int], ...] = ()
         if cmd.customer_id is not None:
-            customer: Customer = self._load(Customer, cmd.customer_id, "customer", copy=False)
+            customer: Customer
+            if fresh:
+                customer = self._load(Customer, cmd.customer_id, "customer", copy=False)
+            else:
+                # Grade, voltage and area are copied into the ticket: the write is refused
+                # if the customer changed since this (cached) read.
+                customer, version = self._peek(Customer, cmd.customer_id, "customer")
+                read = (version,)
         elif cmd.customer_name:
             new_customer = customer = self._new_customer(
                 cmd,
@@ -306,9 +337,11 @@ class Desk(Application[UUID]):
             ticket.bind_sla(Ctx(meta, self.catalogue), policy, self.catalogue.version)
         pending = list(ticket.pending_events)
         try:
-            self._commit(*(a for a in (new_customer, ticket) if a is not None))
+            self._commit(*(a for a in (new_customer, ticket) if a is not None), unchanged=read)
         except VersionConflict:
             if derived is None or (existing := self._find(derived)) is None:
+                if read:  # the customer may have changed since the cached read: decide again
+                    return self.receive(cmd, fresh=True)
                 raise
             return self._outcome(existing, [], changed=False)
         out = self._outcome(ticket, pending)

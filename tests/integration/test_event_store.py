@@ -16,7 +16,19 @@ from domain.base import Meta, recording_clock
 from domain.desk import Desk
 from domain.errors import VersionConflict
 from domain.ticket import Ctx, State
-from tests.factories import AGENT, HANDLER, FakeClock, act, bj, make_desk, receive
+from tests.factories import (
+    AGENT,
+    HANDLER,
+    FakeClock,
+    act,
+    bj,
+    history,
+    make_desk,
+    names,
+    receive,
+    register_customer,
+    stored_count,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -134,6 +146,31 @@ def test_concurrent_urges_are_never_lost(desk: Desk, clock: FakeClock) -> None:
     assert len(urged) == len(wins) >= 1
     assert desk.ticket(o.id).urges == len(wins)
     desks[1].close()
+
+
+def test_an_intake_copies_the_customer_as_stored_when_another_process_changed_it(
+    desk: Desk, clock: FakeClock
+) -> None:
+    # Given a customer this desk has read (and cached) for an earlier intake
+    customer = register_customer(desk)
+    first = receive(desk, customer_id=customer.id)
+    assert desk.ticket(first.id).details["customer"]["grade"] == "none"
+    # and another process that has since graded the customer A (a key account)
+    other = make_desk(clock, env=dict(desk.env))
+    other.handle(
+        c.AssignGrade(
+            **AGENT, customer_id=customer.id, grade="A", key_account=True, basis="年用电量大户"
+        )
+    )
+    before = stored_count(desk)
+    # When this desk takes another intake for that customer
+    second = receive(desk, customer_id=customer.id, command_id="intake-after-regrade")
+    # Then the ticket carries the customer as stored now, and is recorded once
+    snapshot = desk.ticket(second.id).details["customer"]
+    assert (snapshot["grade"], snapshot["key_account"]) == ("A", True)
+    assert names(history(desk, second.id))[:2] == ["ComplaintReceived", "SlaPolicyBound"]
+    assert stored_count(desk) == before + len(history(desk, second.id))
+    other.close()
 
 
 def test_occurred_at_may_lag_the_recording_and_both_are_kept(desk: Desk, clock: FakeClock) -> None:

@@ -1,0 +1,133 @@
+"""The PostgreSQL event recorder the desk uses: the library's, with a cheaper insert.
+
+eventsourcing's stored-function insert (``POSTGRES_ENABLE_DB_FUNCTIONS=y``) sends the new
+events as one array of a composite type. psycopg can only send composites as text, so each
+event's ``state`` (bytea, ~1–5 kB here) is hex-encoded, escaped with a regular expression and
+parsed back by the server: measured on this machine, a ticket intake's insert (two events,
+~6.5 kB) cost 350 µs of client CPU and 720 µs wall that way, against 170 µs and 460 µs when the
+same rows go as four plain arrays (ids, versions, topics, states) in binary.
+
+This recorder does exactly that, with a function of the same body as the library's (the same
+``lock_timeout``, the same ``NOTIFY`` that serialises inserting transactions so notification
+ids commit in order, the same ``RETURNING notification_id``). Tables, reads, tracking and
+everything else are the library's.
+
+It also takes ``unchanged``: (aggregate id, version) pairs the new events were decided on
+without being written (the customer whose grade and voltage an intake copies). The function
+refuses the insert, as a conflict, when any of them has moved past that version. The desk can
+then read such an aggregate from its cache without the library's "fast-forward" query, one
+round trip less per intake, and still never record a decision on a stale read: on a conflict it
+reads afresh and decides again. It is chosen through eventsourcing's own setting
+``APPLICATION_RECORDER_TOPIC`` (see :meth:`config.settings.Settings.eventsourcing_env`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+# The SQLSTATE of "an aggregate in ``unchanged`` has moved on" (a class of our own, "CT").
+STALE_READ = "CT409"
+
+
+class ArrayInsertRecorder(PostgresApplicationRecorder):
+    """Inserts events through a stored function taking four binary arrays."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        # One function per events table: the library's is one per id type and names its table.
+        function = Identifier(f"{self.events_table_name}_insert"[: self.MAX_IDENTIFIER_LEN])
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
+                "read_ids {id_type}[], read_versions bigint[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "BEGIN "
+                # A loop of primary-key probes: a join on unnest() may be planned as a scan.
+                "FOR i IN 1 .. coalesce(array_length(read_ids, 1), 0) LOOP "
+                "IF EXISTS (SELECT FROM {schema}.{table} WHERE originator_id = read_ids[i] "
+                "AND originator_version > read_versions[i]) THEN "
+                "RAISE EXCEPTION 'aggregate % changed after it was read for this write', "
+                "read_ids[i] USING ERRCODE = '{stale}'; "
+                "END IF; "
+                "END LOOP; "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} AS t "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT * FROM unnest(ids, versions, topics, states) "
+                "RETURNING notification_id; "
+                "END; $BODY$"
+            ).format(
+                schema=schema,
+                function=function,
+                id_type=Identifier(self.datastore.originator_id_type),
+                lock_timeout=self.datastore.lock_timeout,
+                channel=Identifier(self.channel_name),
+                table=Identifier(self.events_table_name),
+                stale=SQL(STALE_READ),
+            )
+        )
+        self.sql_insert_arrays = SQL(
+            "SELECT * FROM {schema}.{function}(%b, %b, %b, %b, %b::{id_type}[], %b::bigint[])"
+        ).format(
+            schema=schema,
+            function=function,
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+
+    @property
+    def checks_unchanged(self) -> bool:
+        """Whether :meth:`insert_events` honours ``unchanged`` (only through the function)."""
+        return self.datastore.enable_db_functions
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        unchanged: Sequence[tuple[UUID, int]] = (),
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        if not self.datastore.enable_db_functions:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        if not stored_events:
+            return []
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+            [ident for ident, _ in unchanged],
+            [version for _, version in unchanged],
+        )
+        # get_connection turns psycopg's errors into the library's (IntegrityError, ...).
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(binary=True, row_factory=tuple_row) as curs,
+        ):
+            try:
+                curs.execute(self.sql_insert_arrays, params, prepare=True)
+            except psycopg.Error as error:
+                if error.sqlstate == STALE_READ:
+                    raise IntegrityError(str(error)) from error
+                raise
+            return [notification_id for (notification_id,) in curs.fetchall()]
