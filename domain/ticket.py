@@ -29,7 +29,7 @@ from domain.sla.clock import (
     MilestoneClock,
     Pause,
     due_at,
-    instant_of_fraction,
+    instants_of_fractions,
     stop,
     used_seconds,
 )
@@ -175,23 +175,21 @@ def run_key(milestone: str, cycle: int) -> str:
 
 def _schedule(spec: MilestoneSpec, mc: MilestoneClock, clock: Clock) -> list[dict[str, Any]]:
     """Every instant at which the SLA clock worker must act on this run, in order."""
-    items: list[dict[str, Any]] = []
-    for threshold in spec.warn_at:
-        items.append(
-            {
-                "type": "warning",
-                "threshold": threshold,
-                "at": instant_of_fraction(mc, clock, threshold),
-            }
-        )
-    items.append({"type": "breach", "at": due_at(mc, clock)})
+    due, at = instants_of_fractions(
+        mc, clock, [*spec.warn_at, *(step.at_fraction for step in spec.escalation)]
+    )
+    items: list[dict[str, Any]] = [
+        {"type": "warning", "threshold": threshold, "at": at[threshold]}
+        for threshold in spec.warn_at
+    ]
+    items.append({"type": "breach", "at": due})
     for step in spec.escalation:
         items.append(
             {
                 "type": "escalation",
                 "level": step.level,
                 "action": step.action,
-                "at": instant_of_fraction(mc, clock, step.at_fraction),
+                "at": at[step.at_fraction],
             }
         )
     items.sort(key=lambda i: (i["at"] is None, i["at"] or mc.started_at))

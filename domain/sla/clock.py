@@ -43,6 +43,7 @@ __all__ = [
     "Pause",
     "due_at",
     "instant_of_fraction",
+    "instants_of_fractions",
     "is_paused",
     "pause",
     "remaining_seconds",
@@ -157,6 +158,33 @@ def _reached_at(c: MilestoneClock, clock: Clock, needed: int) -> datetime | None
             return None
         segment_start = p.ended_at
     return clock.add(segment_start, needed - used)
+
+
+def instants_of_fractions(
+    c: MilestoneClock, clock: Clock, fractions: list[float]
+) -> tuple[datetime | None, dict[float, datetime | None]]:
+    """:func:`due_at` and :func:`instant_of_fraction` of several fractions, in one go.
+
+    Without pauses the instants are found in one walk, each from the one before: adding
+    ``a`` then ``b`` seconds of a clock lands where adding ``a + b`` does (``add`` returns the
+    earliest instant, so the second walk starts where the first one stopped). Equal budget
+    shares (a warning at 80 % and an escalation at 80 %, the breach and 100 %) are computed
+    once.
+    """
+    if c.stopped_at is not None or is_paused(c):
+        return None, dict.fromkeys(fractions)
+    needs = {f: _share(c, f) for f in fractions}
+    wanted = {c.target_seconds, *needs.values()}
+    if c.pauses:
+        found = {n: _reached_at(c, clock, n) for n in wanted}
+    else:
+        found = {}
+        at, used = c.started_at, 0
+        for n in sorted(wanted):
+            at = clock.add(at, n - used)
+            used = n
+            found[n] = at
+    return found[c.target_seconds], {f: found[n] for f, n in needs.items()}
 
 
 def _share(c: MilestoneClock, fraction: float) -> int:

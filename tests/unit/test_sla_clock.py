@@ -16,6 +16,7 @@ from domain.sla.clock import (
     Pause,
     due_at,
     instant_of_fraction,
+    instants_of_fractions,
     is_paused,
     pause,
     remaining_seconds,
@@ -242,3 +243,37 @@ def test_fraction_instants_are_ordered_and_hit_their_share(
         assert at >= due
     assert used_seconds(c, OFFICE, at) >= fraction * target - 1e-6
     assert used_seconds(c, OFFICE, at - timedelta(seconds=1)) < fraction * target
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=instants,
+    target=st.integers(1, 30 * DAY),
+    fractions=st.lists(st.sampled_from([0.3, 0.5, 0.8, 1.0, 1.2, 1.5, 2.0]), max_size=6),
+    pause_offset=st.one_of(st.none(), st.integers(0, 20 * 86_400)),
+    pause_length=st.integers(0, 5 * 86_400),
+    on_always=st.booleans(),
+)
+def test_a_schedule_in_one_walk_equals_each_instant_on_its_own(
+    start: datetime,
+    target: int,
+    fractions: list[float],
+    pause_offset: int | None,
+    pause_length: int,
+    on_always: bool,
+) -> None:
+    clock = ALWAYS if on_always else OFFICE
+    c = MilestoneClock("reply", 1, target, start)
+    if pause_offset is not None:
+        paused_at = start + timedelta(seconds=pause_offset)
+        c = resume(pause(c, paused_at, "waiting"), paused_at + timedelta(seconds=pause_length))
+    due, at = instants_of_fractions(c, clock, fractions)
+    assert due == due_at(c, clock)
+    assert at == {f: instant_of_fraction(c, clock, f) for f in fractions}
+
+
+def test_a_paused_or_stopped_clock_has_no_schedule() -> None:
+    paused = pause(reply_clock(), bj(2026, 3, 3, 10), "waiting")
+    assert instants_of_fractions(paused, OFFICE, [0.5, 1.5]) == (None, {0.5: None, 1.5: None})
+    stopped = stop(reply_clock(), bj(2026, 3, 3, 10))
+    assert instants_of_fractions(stopped, OFFICE, [0.8]) == (None, {0.8: None})
