@@ -1,0 +1,87 @@
+"""The PostgreSQL recorder the desk uses (config/pg_recorder.py), against a real server.
+
+Given stored events, when more are inserted (a few: one parameter per value; many: one list
+per column), then they read back in order with notification ids; a version already taken and
+an aggregate that moved on since it was read are both refused, and refused writes store nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresDatastore
+
+from config.pg_recorder import SCALAR_CALL_MAX_EVENTS, ArrayInsertRecorder
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def recorder(fresh_pg_url: str) -> Iterator[ArrayInsertRecorder]:
+    url = urlparse(fresh_pg_url)
+    datastore = PostgresDatastore(
+        dbname=url.path.lstrip("/"),
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password or "",
+        enable_db_functions=True,
+    )
+    recorder = ArrayInsertRecorder(datastore, events_table_name="t_events")
+    recorder.create_table()
+    yield recorder
+    datastore.close()
+
+
+def _events(ident: uuid.UUID, versions: range) -> list[StoredEvent]:
+    return [StoredEvent(ident, v, f"topic-{v}", f'{{"v":{v}}}'.encode()) for v in versions]
+
+
+@pytest.mark.parametrize("count", [1, 2, SCALAR_CALL_MAX_EVENTS, SCALAR_CALL_MAX_EVENTS + 5])
+def test_events_read_back_in_order_with_their_notification_ids(
+    recorder: ArrayInsertRecorder, count: int
+) -> None:
+    ident = uuid.uuid4()
+    ids = recorder.insert_events(_events(ident, range(1, count + 1)))
+    assert ids == list(range(1, count + 1))
+    stored = recorder.select_events(ident)
+    assert [(e.originator_version, e.topic, e.state) for e in stored] == [
+        (v, f"topic-{v}", f'{{"v":{v}}}'.encode()) for v in range(1, count + 1)
+    ]
+    assert [n.id for n in recorder.select_notifications(start=1, limit=100)] == ids
+
+
+def test_a_version_already_taken_is_refused_and_nothing_of_the_write_is_stored(
+    recorder: ArrayInsertRecorder,
+) -> None:
+    ident, other = uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events(_events(ident, range(1, 3)))
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([*_events(other, range(1, 2)), *_events(ident, range(2, 3))])
+    assert recorder.select_events(other) == []
+    assert recorder.max_notification_id() == 2
+
+
+def test_a_write_decided_on_an_aggregate_that_moved_on_is_refused(
+    recorder: ArrayInsertRecorder,
+) -> None:
+    customer, ticket = uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events(_events(customer, range(1, 3)))
+    # Read at version 2, still at 2: accepted.
+    recorder.insert_events(_events(ticket, range(1, 2)), unchanged=[(customer, 2)])
+    # Read at version 1, but version 2 exists: refused, nothing stored.
+    late = uuid.uuid4()
+    with pytest.raises(IntegrityError, match="changed after it was read"):
+        recorder.insert_events(_events(late, range(1, 3)), unchanged=[(customer, 1)])
+    assert recorder.select_events(late) == []
+    # The same through the list-per-column call.
+    many = uuid.uuid4()
+    with pytest.raises(IntegrityError, match="changed after it was read"):
+        recorder.insert_events(
+            _events(many, range(1, SCALAR_CALL_MAX_EVENTS + 3)), unchanged=[(customer, 1)]
+        )
+    assert recorder.select_events(many) == []
