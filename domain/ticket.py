@@ -155,6 +155,20 @@ class Run:
     levels: set[int] = field(default_factory=set)
     outcome: str | None = None  # "met", "late" or "cancelled" once stopped
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Run:
+        # spec, clock and the schedule's items are never changed in place: share them.
+        return Run(
+            self.spec,
+            self.clock,
+            self.clock_version,
+            self.due_at,
+            list(self.schedule),
+            set(self.warnings),
+            self.breached,
+            set(self.levels),
+            self.outcome,
+        )
+
     @property
     def key(self) -> str:
         return run_key(self.clock.milestone, self.clock.cycle)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from domain.errors import ClockError
 from domain.sla.calendar import Clock, ensure_aware
@@ -65,6 +65,9 @@ class Pause:
     ended_at: datetime | None
     reason: str
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Pause:
+        return self  # immutable: a copy would be equal and never differ
+
     def __post_init__(self) -> None:
         ensure_aware(self.started_at, "pause started_at")
         if self.ended_at is not None:
@@ -85,6 +88,9 @@ class MilestoneClock:
     started_at: datetime
     pauses: tuple[Pause, ...] = ()
     stopped_at: datetime | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> MilestoneClock:
+        return self  # immutable: a copy would be equal and never differ
 
     def __post_init__(self) -> None:
         ensure_aware(self.started_at, "started_at")

@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -155,6 +155,9 @@ def parse_duration(
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        return self  # immutable: a copy would be equal and never differ
 
 
 class EscalationStep(_Frozen):

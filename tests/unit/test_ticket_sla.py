@@ -3,6 +3,7 @@ business-day deadlines across the National Day holiday (国庆) and its make-up 
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -499,3 +500,30 @@ def test_a_complaint_logged_later_counts_from_when_the_call_happened(
     assert bound.meta.occurred_at == bj(2026, 10, 12, 9, 0)
     assert bound.timestamp == bj(2026, 10, 12, 9, 20)
     assert deadlines(memory_desk, ticket.id)["first_contact#1"] == bj(2026, 10, 13, 9, 0)
+
+
+def test_a_copied_ticket_equals_the_original_and_shares_nothing_it_can_change(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    # Given a ticket with running clocks and a pause (the desk copies the cached aggregate
+    # for every command, with domain/base.py's faster deep copy)
+    o = receive(memory_desk)
+    act(memory_desk, o, "pause", reason="等待客户提供材料")
+    ticket = memory_desk.ticket(o.id)
+    # When it is copied
+    twin = copy.deepcopy(ticket)
+    # Then the copy is equal, field by field, and changing it leaves the original alone
+    assert twin is not ticket
+    assert twin.__dict__ == ticket.__dict__
+    run = next(iter(twin.runs.values()))
+    run.warnings.add(0.5)
+    run.levels.add(1)
+    run.schedule.append({"type": "changed"})
+    twin.details["contact"]["phone"] = "0"
+    twin.command_ids.add("changed")
+    twin.paused["reason"] = "changed"
+    original = memory_desk.ticket(o.id)
+    assert original.__dict__ == ticket.__dict__
+    assert {"type": "changed"} not in next(iter(ticket.runs.values())).schedule
+    assert ticket.details["contact"]["phone"] == "13800138000"
+    assert ticket.paused["reason"] == "等待客户提供材料"
