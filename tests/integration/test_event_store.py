@@ -14,7 +14,7 @@ import pytest
 from domain import commands as c
 from domain.base import Meta, recording_clock
 from domain.desk import Desk
-from domain.errors import VersionConflict
+from domain.errors import IllegalTransition, VersionConflict
 from domain.ticket import Ctx, State
 from tests.factories import (
     AGENT,
@@ -170,6 +170,37 @@ def test_an_intake_copies_the_customer_as_stored_when_another_process_changed_it
     assert (snapshot["grade"], snapshot["key_account"]) == ("A", True)
     assert names(history(desk, second.id))[:2] == ["ComplaintReceived", "SlaPolicyBound"]
     assert stored_count(desk) == before + len(history(desk, second.id))
+    other.close()
+
+
+def test_a_ticket_moved_on_by_another_process_is_acted_on_as_stored(
+    desk: Desk, clock: FakeClock
+) -> None:
+    # Given a ticket this desk has handled (and cached), then verified by another process
+    o = receive(desk)
+    desk.ticket(o.id)
+    other = make_desk(clock, env=dict(desk.env))
+    verified = act(other, o, "verify")
+    # When this desk classifies it (legal only once verified), naming the version it saw
+    done = act(
+        desk,
+        o,
+        "classify",
+        category="service_attitude",
+        priority="normal",
+        expected_version=verified.version,
+    )
+    # Then the ticket as stored was classified, once, after the other process's verify
+    assert done.version == verified.version + len(done.events)
+    assert names(history(desk, o.id))[2:] == ["ComplaintVerified", *done.events]
+    assert desk.ticket(o.id).category == "service_attitude"
+    # And a command the stored ticket refuses is refused with the stored state, not the
+    # cached one: the other process withdraws it, this desk (cached: classified) urges.
+    act(other, done, "withdraw", reason="客户撤诉")
+    before = stored_count(desk)
+    with pytest.raises(IllegalTransition, match="withdrawn"):
+        act(desk, done, "urge", note="催办")
+    assert stored_count(desk) == before
     other.close()
 
 
