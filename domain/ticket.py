@@ -28,10 +28,12 @@ from domain.sla.calendar import Clock
 from domain.sla.clock import (
     MilestoneClock,
     Pause,
+    as_instant,
     due_at,
     instants_of_fractions,
     stop,
     used_seconds,
+    utc_text,
 )
 from domain.sla.clock import state as clock_state
 from domain.sla.policy import MilestoneSpec, SlaPolicy, bound_specs, specs_of
@@ -188,7 +190,12 @@ def run_key(milestone: str, cycle: int) -> str:
 
 
 def _schedule(spec: MilestoneSpec, mc: MilestoneClock, clock: Clock) -> list[dict[str, Any]]:
-    """Every instant at which the SLA clock worker must act on this run, in order."""
+    """Every instant at which the SLA clock worker must act on this run, in order.
+
+    The instants are written as :func:`utc_text` strings (read back with :func:`as_instant`):
+    a ticket's binding carries a dozen of them, and as datetimes each one cost the event's JSON
+    encoder a Python call. Events recorded with datetimes there read the same.
+    """
     due, at = instants_of_fractions(
         mc, clock, [*spec.warn_at, *(step.at_fraction for step in spec.escalation)]
     )
@@ -207,6 +214,9 @@ def _schedule(spec: MilestoneSpec, mc: MilestoneClock, clock: Clock) -> list[dic
             }
         )
     items.sort(key=lambda i: (i["at"] is None, i["at"] or mc.started_at))
+    for item in items:
+        if item["at"] is not None:
+            item["at"] = utc_text(item["at"])
     return items
 
 
@@ -249,7 +259,7 @@ class Ticket(Recorded):
         due: list[dict[str, Any]] = []
         for run in self.running_clocks():
             for item in run.schedule:
-                at = item["at"]
+                at = as_instant(item["at"])
                 if at is None or at > until:
                     continue
                 base = {"milestone": run.clock.milestone, "cycle": run.clock.cycle, "at": at}
@@ -543,7 +553,7 @@ class Ticket(Recorded):
         if run.due_at is None:  # paused: its schedule is empty until it resumes
             self._not_yet(ctx, "raise an SLA warning", None)
         item = self._due_item(run, "warning", "threshold", threshold)
-        self._not_yet(ctx, "raise an SLA warning", item["at"])
+        self._not_yet(ctx, "raise an SLA warning", as_instant(item["at"]))
         self._sla_warning_raised(
             meta=ctx.meta, milestone=milestone, cycle=cycle, threshold=threshold, due_at=run.due_at
         )
@@ -589,7 +599,7 @@ class Ticket(Recorded):
         if run.due_at is None:  # paused: its schedule is empty until it resumes
             self._not_yet(ctx, f"escalate to level {level}", None)
         item = self._due_item(run, "escalation", "level", level)
-        self._not_yet(ctx, f"escalate to level {level}", item["at"])
+        self._not_yet(ctx, f"escalate to level {level}", as_instant(item["at"]))
         step = next(s for s in run.spec.escalation if s.level == level)
         self._escalated(
             meta=ctx.meta,

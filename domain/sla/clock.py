@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
@@ -41,6 +41,7 @@ __all__ = [
     "ClockState",
     "MilestoneClock",
     "Pause",
+    "as_instant",
     "due_at",
     "instant_of_fraction",
     "instants_of_fractions",
@@ -51,6 +52,7 @@ __all__ = [
     "state",
     "stop",
     "used_seconds",
+    "utc_text",
 ]
 
 ClockState = Literal["running", "paused", "met", "breached"]
@@ -191,6 +193,18 @@ def instants_of_fractions(
             used = n
             found[n] = at
     return found[c.target_seconds], {f: found[n] for f, n in needs.items()}
+
+
+def utc_text(at: datetime) -> str:
+    """An instant as event payloads and views spell it: UTC ISO 8601 to the microsecond."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def as_instant(value: datetime | str | None) -> datetime | None:
+    """An instant from a payload: a datetime, or its :func:`utc_text` spelling (or None)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
 
 
 def _share(c: MilestoneClock, fraction: float) -> int:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from domain.desk import Desk, Outcome
 from domain.errors import InvalidValue, InvariantViolated
+from domain.sla.clock import as_instant
 from tests.factories import (
     HANDLER,
     SUPERVISOR,
@@ -527,3 +528,27 @@ def test_a_copied_ticket_equals_the_original_and_shares_nothing_it_can_change(
     assert {"type": "changed"} not in next(iter(ticket.runs.values())).schedule
     assert ticket.details["contact"]["phone"] == "13800138000"
     assert ticket.paused["reason"] == "等待客户提供材料"
+
+
+def test_schedule_instants_are_stored_as_utc_text_and_datetimes_read_the_same(
+    memory_desk: Desk,
+) -> None:
+    # Given a ticket just received: its binding's schedule instants are UTC text
+    o = receive(memory_desk)
+    bound = of_type(history(memory_desk, o.id), "SlaPolicyBound")[0]
+    instants = [i["at"] for c in bound.clocks for i in c["schedule"] if i["at"] is not None]
+    assert instants
+    assert all(isinstance(at, str) and at.endswith("+00:00") for at in instants)
+    # When the SLA clock asks what is due within a month
+    ticket = memory_desk.ticket(o.id)
+    until = MON_0900 + timedelta(days=30)
+    due = ticket.due_actions(until)
+    # Then it gets datetimes, in order, and a ticket recorded with datetimes there (as events
+    # were before) answers exactly the same
+    assert due
+    assert all(isinstance(a["at"], datetime) for a in due)
+    assert [a["at"] for a in due] == sorted(a["at"] for a in due)
+    older = copy.deepcopy(ticket)
+    for run in older.runs.values():
+        run.schedule = [{**i, "at": as_instant(i["at"])} for i in run.schedule]
+    assert older.due_actions(until) == due
