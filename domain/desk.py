@@ -17,9 +17,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoder,
+    Transcoding,
+)
 
 from domain import commands as c
 from domain.base import Meta, Recorded, Role, recording_clock
@@ -31,6 +41,7 @@ from domain.org import OrgDirectory
 from domain.service_request import ServiceRequest
 from domain.sla.policy import PolicyCatalogue, SlaPolicy, TicketFacts
 from domain.ticket import Ctx, State, Ticket
+from domain.transcoder import FastJSONTranscoder
 
 # Ids derived from command ids make a repeated intake find the ticket it created.
 ID_NAMESPACE = uuid.UUID("6f1c2b9e-4d0a-4c55-9a57-0d7d3e6c8a10")
@@ -90,6 +101,34 @@ class Desk(Application[UUID]):
         self.directory = directory
         self.clock = clock
         super().__init__(env=env)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """``Application.save`` for aggregates only, without its protocol checks.
+
+        The library tells events from aggregates with ``isinstance`` against runtime-checkable
+        protocols, which Python 3.11 answers by listing the protocol's members on every call
+        (~30 µs of an intake's ~600). The desk only ever saves aggregates.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for agg in objs:
+            processing_event.events.extend(agg.collect_events())
+            processing_event.aggregates[agg.id] = agg
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def close(self) -> None:
+        close_writers = getattr(self.recorder, "close_writers", None)
+        if close_writers is not None:  # a recorder with connections of its own
+            close_writers()
+        super().close()
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FastJSONTranscoder()  # the library's JSON, written with less overhead
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -750,7 +789,8 @@ def _number(kind: str, at: datetime, ident: UUID) -> str:
     """A human ticket number: kind prefix, local date of receipt, six hex digits of the id."""
     local = at.astimezone(_SHANGHAI)
     prefix = NUMBER_PREFIX.get(kind, "HF")  # HF 回访
-    return f"{prefix}{local:%Y%m%d}{ident.hex[:6].upper()}"
+    day = local.year * 10_000 + local.month * 100 + local.day  # %Y%m%d without strftime
+    return f"{prefix}{day}{ident.hex[:6].upper()}"
 
 
 def _shanghai() -> Any:

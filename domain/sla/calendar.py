@@ -76,6 +76,8 @@ DayHours = tuple[Interval, ...]
 
 def ensure_aware(at: datetime, what: str = "instant") -> datetime:
     """Return ``at`` if it is timezone-aware; refuse a naive datetime with CalendarError."""
+    if at.__class__ is datetime and at.tzinfo is UTC:  # the common case, decided at once
+        return at
     if not isinstance(at, datetime):
         raise CalendarError(f"{what} must be a datetime, got {type(at).__name__}", what=what)
     if at.tzinfo is None or at.utcoffset() is None:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
@@ -34,6 +35,7 @@ def recorder(fresh_pg_url: str) -> Iterator[ArrayInsertRecorder]:
     recorder = ArrayInsertRecorder(datastore, events_table_name="t_events")
     recorder.create_table()
     yield recorder
+    recorder.close_writers()
     datastore.close()
 
 
@@ -85,3 +87,24 @@ def test_a_write_decided_on_an_aggregate_that_moved_on_is_refused(
             _events(many, range(1, SCALAR_CALL_MAX_EVENTS + 3)), unchanged=[(customer, 1)]
         )
     assert recorder.select_events(many) == []
+
+
+def test_a_writer_connection_the_server_dropped_is_replaced_and_the_write_goes_through(
+    recorder: ArrayInsertRecorder, fresh_pg_url: str
+) -> None:
+    # Given a write made (its connection is kept for the next one)
+    first = uuid.uuid4()
+    recorder.insert_events(_events(first, range(1, 2)))
+    # When the server ends every other connection to the database (a restart, a failover)
+    with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t"
+        ).fetchone()
+    assert ended is not None
+    assert ended[0] >= 1
+    # Then the next write goes through on a new connection, once
+    second = uuid.uuid4()
+    recorder.insert_events(_events(second, range(1, 3)))
+    assert [e.originator_version for e in recorder.select_events(second)] == [1, 2]
+    assert recorder.max_notification_id() == 3
