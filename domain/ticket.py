@@ -29,7 +29,6 @@ from domain.sla.clock import (
     MilestoneClock,
     Pause,
     as_instant,
-    due_at,
     instants_of_fractions,
     stop,
     used_seconds,
@@ -189,8 +188,11 @@ def run_key(milestone: str, cycle: int) -> str:
     return f"{milestone}#{cycle}"
 
 
-def _schedule(spec: MilestoneSpec, mc: MilestoneClock, clock: Clock) -> list[dict[str, Any]]:
-    """Every instant at which the SLA clock worker must act on this run, in order.
+def _schedule(
+    spec: MilestoneSpec, mc: MilestoneClock, clock: Clock
+) -> tuple[datetime | None, list[dict[str, Any]]]:
+    """The run's due instant, and every instant at which the SLA clock worker must act on it,
+    in order.
 
     The instants are written as :func:`utc_text` strings (read back with :func:`as_instant`):
     a ticket's binding carries a dozen of them, and as datetimes each one cost the event's JSON
@@ -217,7 +219,7 @@ def _schedule(spec: MilestoneSpec, mc: MilestoneClock, clock: Clock) -> list[dic
     for item in items:
         if item["at"] is not None:
             item["at"] = utc_text(item["at"])
-    return items
+    return due, items
 
 
 class Ticket(Recorded):
@@ -383,6 +385,7 @@ class Ticket(Recorded):
             started_at=started_at,
             pauses=pauses,
         )
+        due, schedule = _schedule(spec, mc, clock)
         return {
             "milestone": spec.name,
             "cycle": cycle,
@@ -391,8 +394,8 @@ class Ticket(Recorded):
             "clock_version": clock.version,
             "started_at": started_at,
             "pauses": [[p.started_at, p.ended_at, p.reason] for p in pauses],
-            "due_at": due_at(mc, clock),
-            "schedule": _schedule(spec, mc, clock),
+            "due_at": due,
+            "schedule": schedule,
         }
 
     def _apply_start(self, payload: dict[str, Any]) -> None:

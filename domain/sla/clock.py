@@ -197,7 +197,7 @@ def instants_of_fractions(
 
 def utc_text(at: datetime) -> str:
     """An instant as event payloads and views spell it: UTC ISO 8601 to the microsecond."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    return (at if at.tzinfo is UTC else at.astimezone(UTC)).isoformat(timespec="microseconds")
 
 
 def as_instant(value: datetime | str | None) -> datetime | None:
