@@ -171,21 +171,30 @@ class Desk(Application[UUID]):
         pass the returned pair to :meth:`_commit` as ``unchanged``. Otherwise it is loaded as
         usual (brought up to date), and the pair is merely informative.
         """
-        cache = self.repository.cache
-        if cache is not None and getattr(self.recorder, "checks_unchanged", False):
-            try:
-                agg: Any = cache.get(ident)
-            except KeyError:
-                pass
-            else:
-                if isinstance(agg, cls):
-                    return agg, (agg.id, agg.version)
-        agg = self._load(cls, ident, what, copy=False)
+        agg = self._in_cache(cls, ident) if self._checks_reads else None
+        if agg is None:
+            agg = self._load(cls, ident, what, copy=False)
         return agg, (agg.id, agg.version)
+
+    @property
+    def _checks_reads(self) -> bool:
+        """Whether the recorder refuses a write whose ``unchanged`` reads have moved on."""
+        return bool(getattr(self.recorder, "checks_unchanged", False))
+
+    def _in_cache(self, cls: type[Recorded], ident: UUID) -> Any | None:
+        """The cached aggregate itself, as it is (not brought up to date), or None."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            agg = cache.get(ident)
+        except KeyError:
+            return None
+        return agg if isinstance(agg, cls) else None
 
     def _commit(self, *aggregates: Aggregate, unchanged: tuple[tuple[UUID, int], ...] = ()) -> None:
         try:
-            if unchanged and getattr(self.recorder, "checks_unchanged", False):
+            if unchanged and self._checks_reads:
                 self.save(*aggregates, unchanged=unchanged)
             else:
                 self.save(*aggregates)
@@ -437,24 +446,13 @@ class Desk(Application[UUID]):
         tried once more on the ticket as stored, so what the caller sees is the answer for
         the ticket as it is.
         """
-        cached = self._cached(Ticket, cmd.ticket_id)
+        cached = self._in_cache(Ticket, cmd.ticket_id)
         if cached is not None:
             try:
-                return self._act(cached, cmd)
+                return self._act(copy.deepcopy(cached), cmd)  # a private copy to decide on
             except DomainError:
                 pass
         return self._act(self._load(Ticket, cmd.ticket_id, "ticket"), cmd)
-
-    def _cached(self, cls: type[Recorded], ident: UUID) -> Any | None:
-        """A private copy of the cached aggregate (not brought up to date), or None."""
-        cache = self.repository.cache
-        if cache is None:
-            return None
-        try:
-            agg = cache.get(ident)
-        except KeyError:
-            return None
-        return copy.deepcopy(agg) if isinstance(agg, cls) else None
 
     def _act(self, ticket: Ticket, cmd: c.TicketCommand) -> Outcome:
         if ticket.seen(cmd.command_id):
