@@ -21,6 +21,8 @@ from operator import itemgetter
 from typing import Any, Final, Protocol
 from uuid import UUID
 
+from domain.sla.clock import utc_text
+
 Row = dict[str, Any]
 Key = tuple[Any, ...]
 Slot = tuple[str, Key]  # (table, key): one row of one projection
@@ -359,7 +361,7 @@ _INSTANT_TEXT_SIZE = 16_384
 def _instant_text(value: datetime) -> str:
     text = _INSTANT_TEXT.get(value)  # equal instants, whatever their zone: one spelling
     if text is None:
-        text = value.astimezone(UTC).isoformat(timespec="microseconds")
+        text = utc_text(value)  # the spelling the domain writes into event payloads
         if value.tzinfo is UTC:
             if len(_INSTANT_TEXT) >= _INSTANT_TEXT_SIZE:
                 _INSTANT_TEXT.clear()  # crude but bounded; refills within a batch
