@@ -11,8 +11,9 @@ when each value is its own binary parameter (``ARRAY[%b, %b]``: psycopg dumps sc
 This recorder does that, with a function of the same body as the library's (the same
 ``lock_timeout``, the same ``NOTIFY`` that serialises inserting transactions so notification
 ids commit in order, the same ``RETURNING notification_id``), over connections of its own
-(see :meth:`ArrayInsertRecorder._writer`). Tables, reads, tracking and everything else are
-the library's.
+(see :meth:`ArrayInsertRecorder._writer`). Tables, tracking and everything else are
+the library's; so are reads, but for the notification log's (:meth:`select_notifications`),
+which the projector and the relay read whole.
 
 It also takes ``unchanged``: (aggregate id, version) pairs the new events were decided on
 without being written (the customer whose grade and voltage an intake copies). The function
@@ -30,7 +31,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import psycopg
 from eventsourcing.persistence import (
@@ -39,6 +40,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     InternalError,
+    Notification,
     NotSupportedError,
     OperationalError,
     ProgrammingError,
@@ -48,7 +50,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.numeric import Int8
 
 # Up to this many events a call passes every value as its own parameter (see _call).
@@ -113,6 +115,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         self._function = SQL("{schema}.{function}").format(schema=schema, function=function)
         self._id_type = Identifier(self.datastore.originator_id_type)
         self._calls: dict[tuple[int, int], bytes] = {}
+        self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
         self._idle_writers: list[tuple[psycopg.Connection[Any], psycopg.Cursor[Any], float]] = []
         self._writer_slots = threading.BoundedSemaphore(self.datastore.pool.max_size)
         self._writer_max_age = self.datastore.pool.max_lifetime
@@ -155,6 +158,68 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             )
             self._calls[key] = text
         return text
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's query, read in binary into tuples, with ids that print for free.
+
+        Same rows, same order, same arguments. The library reads text into a dict per row and
+        copies each state: 12.5 µs per notification wall on this machine, against 7 µs so. The
+        aggregate ids are :class:`TextUUID`, which keep the text the server sent: views spell
+        every id with ``str()``, several times per event, and ``UUID.__str__`` formats anew.
+        """
+        shape = (start is not None, inclusive_of_start, stop is not None, bool(topics))
+        params: list[Any] = []
+        if start is not None:
+            params.append(start)
+        if stop is not None:
+            params.append(stop)
+        if topics:
+            params.append(list(topics))
+        params.append(limit)
+        with self.datastore.get_connection() as conn:
+            statement = self._selects.get(shape)
+            if statement is None:
+                statement = self._selects[shape] = self._select_statement(*shape).as_bytes(conn)
+            with conn.cursor(binary=True, row_factory=tuple_row) as curs:
+                curs.execute(statement, params, prepare=True)
+                return [
+                    Notification(
+                        id=nid,
+                        originator_id=text_uuid(originator),
+                        originator_version=version,
+                        topic=topic,
+                        state=state,
+                    )
+                    for nid, originator, version, topic, state in curs.fetchall()
+                ]
+
+    def _select_statement(
+        self, start: bool, inclusive: bool, stop: bool, topics: bool
+    ) -> SQL | Composed:
+        where = []
+        if start:
+            where.append(SQL("notification_id >= %s" if inclusive else "notification_id > %s"))
+        if stop:
+            where.append(SQL("notification_id <= %s"))
+        if topics:
+            where.append(SQL("topic = ANY(%s)"))
+        return SQL(
+            "SELECT notification_id, originator_id::text, originator_version, topic, state "
+            "FROM {schema}.{table}{where} ORDER BY notification_id LIMIT %s"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.events_table_name),
+            where=SQL(" WHERE ") + SQL(" AND ").join(where) if where else SQL(""),
+        )
 
     @property
     def checks_unchanged(self) -> bool:
@@ -250,6 +315,39 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         while self._idle_writers:
             conn, _, _ = self._idle_writers.pop()
             conn.close()
+
+
+class TextUUID(UUID):
+    """A :class:`UUID` that keeps its canonical text: ``str()`` costs nothing.
+
+    Equal to, and hashing as, the plain UUID of the same value. Copied or pickled it becomes a
+    plain UUID (the text is only a cache).
+    """
+
+    __slots__ = ("_text",)
+    _text: str
+
+    def __str__(self) -> str:
+        text: str = self._text
+        return text
+
+    def __reduce__(self) -> tuple[type[UUID], tuple[str]]:
+        return UUID, (self._text,)
+
+
+_set = object.__setattr__
+
+
+def text_uuid(text: str) -> UUID:
+    """A :class:`TextUUID` from the server's canonical text (lower-case, hyphenated).
+
+    What ``UUID.__init__`` does for that one spelling, without its checks of the others.
+    """
+    ident = object.__new__(TextUUID)
+    _set(ident, "int", int(text.replace("-", ""), 16))
+    _set(ident, "is_safe", SafeUUID.unknown)
+    _set(ident, "_text", text)
+    return ident
 
 
 def _library_error(error: psycopg.Error) -> Exception:

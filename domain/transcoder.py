@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder
 
@@ -40,6 +41,8 @@ class FastJSONTranscoder(JSONTranscoder):
     def _default(self, obj: Any) -> dict[str, Any]:
         if type(obj) is datetime and self.names.get("datetime_iso") is self.types.get(datetime):
             return {"_type_": "datetime_iso", "_data_": obj.isoformat()}
+        if isinstance(obj, UUID) and type(obj) is not UUID:
+            obj = UUID(int=obj.int)  # e.g. a recorder's UUID subclass: stored as a plain one
         return self._encode_obj(obj)
 
     def encode(self, obj: Any) -> bytes:

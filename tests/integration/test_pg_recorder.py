@@ -7,16 +7,19 @@ an aggregate that moved on since it was read are both refused, and refused write
 
 from __future__ import annotations
 
+import copy
+import pickle
 import uuid
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
-from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.persistence import IntegrityError, StoredEvent, UUIDAsHex
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from config.pg_recorder import SCALAR_CALL_MAX_EVENTS, ArrayInsertRecorder
+from config.pg_recorder import SCALAR_CALL_MAX_EVENTS, ArrayInsertRecorder, text_uuid
+from domain.transcoder import FastJSONTranscoder
 
 pytestmark = pytest.mark.postgres
 
@@ -108,3 +111,47 @@ def test_a_writer_connection_the_server_dropped_is_replaced_and_the_write_goes_t
     recorder.insert_events(_events(second, range(1, 3)))
     assert [e.originator_version for e in recorder.select_events(second)] == [1, 2]
     assert recorder.max_notification_id() == 3
+
+
+def test_the_notification_log_reads_as_the_librarys_query_for_every_argument(
+    recorder: ArrayInsertRecorder,
+) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    recorder.insert_events([*_events(first, range(1, 4)), *_events(second, range(1, 5))])
+    library = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+    cases = [
+        {"start": 1, "limit": 100},
+        {"start": 3, "limit": 2},
+        {"start": 3, "limit": 100, "inclusive_of_start": False},
+        {"start": None, "limit": 4},
+        {"start": 2, "limit": 100, "stop": 5},
+        {"start": 1, "limit": 100, "topics": ["topic-1", "topic-3"]},
+        {"start": 2, "limit": 100, "stop": 6, "topics": ("topic-2",)},
+        {"start": 99, "limit": 10},
+    ]
+    for case in cases:
+        ours = recorder.select_notifications(**case)  # type: ignore[arg-type]
+        theirs = library(recorder, **case)
+        assert ours == theirs, case
+        assert [str(n.originator_id) for n in ours] == [str(n.originator_id) for n in theirs]
+    assert len(recorder.select_notifications(start=1, limit=100, topics=["topic-4"])) == 1
+
+
+def test_ids_read_from_the_log_are_uuids_equal_to_the_stored_ones() -> None:
+    ident = uuid.uuid4()
+    read = text_uuid(str(ident))
+    assert isinstance(read, uuid.UUID)
+    assert (read == ident, hash(read) == hash(ident), str(read), read.hex) == (
+        True,
+        True,
+        str(ident),
+        ident.hex,
+    )
+    assert {ident: "row"}[read] == "row"
+    # Copies and pickles are plain UUIDs; the library's transcoder-based encoding takes it.
+    assert type(copy.deepcopy(read)) is uuid.UUID
+    assert copy.deepcopy(read) == ident
+    assert pickle.loads(pickle.dumps(read)) == ident
+    transcoder = FastJSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    assert transcoder.encode({"id": read}) == transcoder.encode({"id": ident})
