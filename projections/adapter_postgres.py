@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from eventsourcing.persistence import Tracking
+import structlog
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 
-from projections.core import Key, PositionMoved, Projection, Row, Table, dumps
+from projections.core import Key, PositionMoved, Projection, Row, Slot, Table, dumps
+
+log = structlog.get_logger("casetrail.views")
 
 _SQL_TYPES = {
     "text": "text",
@@ -23,7 +26,8 @@ _SQL_TYPES = {
 }
 
 # Fewer rows than this go in with one multi-row statement (pipelined by psycopg); more are
-# COPYed into a staging table and upserted from there in one statement.
+# COPYed into a staging table and upserted from there in one statement — or, when the store
+# is known to hold none of them (a rebuild's new rows), COPYed straight into the table.
 COPY_THRESHOLD = 50
 
 
@@ -44,6 +48,7 @@ class _Shape:
     create_stage: str
     copy_stage: str
     upsert_stage: str
+    copy_table: str
     delete: str
 
     @classmethod
@@ -60,6 +65,7 @@ class _Shape:
             ),
             copy_stage=f"COPY {stage} ({names}) FROM STDIN",
             upsert_stage=_upsert_sql(table, f"SELECT {names} FROM {stage}"),
+            copy_table=f'COPY "{table.name}" ({names}) FROM STDIN',
             delete=(
                 f'DELETE FROM "{table.name}" WHERE '
                 + " AND ".join(f'"{k}" = %s' for k in table.key)
@@ -150,24 +156,50 @@ class PostgresViewStore(PostgresTrackingRecorder):
         changes: Sequence[tuple[Table, Key, Row | None]],
         position: int | None,
         expected: int | None = None,
+        new: Collection[Slot] = (),
     ) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            self._claim(c, position, expected)
-            self.apply_in(c, changes)
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                self._claim(c, position, expected)
+                self.apply_in(c, changes, new)
+        except IntegrityError:
+            if not new:
+                raise
+            # A row counted as new was there after all (a wrong hint): nothing of this
+            # transaction was written; write it again replacing rows.
+            log.warning("rows thought new were stored already", view=self.projection.name)
+            self.write(changes, position, expected)
 
-    def apply_in(self, c: Cursor[Any], changes: Sequence[tuple[Table, Key, Row | None]]) -> None:
-        """Write changed rows inside the caller's transaction (no tracking position)."""
+    def apply_in(
+        self,
+        c: Cursor[Any],
+        changes: Sequence[tuple[Table, Key, Row | None]],
+        new: Collection[Slot] = (),
+    ) -> None:
+        """Write changed rows inside the caller's transaction (no tracking position).
+
+        Rows of slots in ``new`` are known not to be stored: many of them at once are COPYed
+        straight into their table, with no staging table and no conflict handling (a
+        rebuild's rows, about half the server's time of staging and upserting them).
+        """
         upserts: dict[str, tuple[Table, list[list[Any]]]] = {}
+        inserts: dict[str, tuple[Table, list[list[Any]]]] = {}
         deletes: dict[str, tuple[Table, list[Key]]] = {}
         for table, key, row in changes:
             if row is None:
                 deletes.setdefault(table.name, (table, []))[1].append(key)
             else:
-                upserts.setdefault(table.name, (table, []))[1].append(
-                    self._shape(table).values(row)
-                )
+                into = inserts if new and (table.name, key) in new else upserts
+                into.setdefault(table.name, (table, []))[1].append(self._shape(table).values(row))
         for table, keys in deletes.values():
             c.executemany(self._shape(table).delete, keys)
+        for name, (table, rows) in inserts.items():
+            if len(rows) < COPY_THRESHOLD:  # too few to be worth a COPY of their own
+                upserts.setdefault(name, (table, []))[1].extend(rows)
+                continue
+            with c.copy(self._shape(table).copy_table) as copy:
+                for values in rows:
+                    copy.write_row(values)
         large = []
         for table, rows in upserts.values():
             shape = self._shape(table)

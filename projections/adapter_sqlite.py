@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -12,7 +12,16 @@ from typing import Any, ClassVar
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from projections.core import Key, PositionMoved, Projection, Row, Table, canonical, dumps
+from projections.core import (
+    Key,
+    PositionMoved,
+    Projection,
+    Row,
+    Slot,
+    Table,
+    canonical,
+    dumps,
+)
 
 _SQL_TYPES = {
     "text": "TEXT",
@@ -163,6 +172,7 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
         changes: Sequence[tuple[Table, Key, Row | None]],
         position: int | None,
         expected: int | None = None,
+        new: Collection[Slot] = (),  # SQLite's upsert costs about what its insert does
     ) -> None:
         try:
             self._write(changes, position, expected)

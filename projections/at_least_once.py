@@ -21,7 +21,7 @@ is all a fold needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from projections.core import LRU, Key, Projection, Row, Rows, Slot, Table
@@ -86,6 +86,7 @@ class InTransaction:
         changes: Sequence[tuple[Table, Key, Row | None]],
         position: int | None,
         expected: int | None = None,
+        new: Collection[Slot] = (),
     ) -> None:
         # The consumer's offsets, not a tracking row, say how far it got.
         self.store.apply_in(self.cursor, changes)

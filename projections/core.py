@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
@@ -112,10 +112,13 @@ class ViewStore(Protocol):
         changes: Sequence[tuple[Table, Key, Row | None]],
         position: int | None,
         expected: int | None = None,
+        new: Collection[Slot] = (),
     ) -> None:
         """Apply the changes and move the position, if the stored position is ``expected``.
 
         Raises :class:`PositionMoved` (and writes nothing) when another projector moved it.
+        ``new`` names slots the store is known not to hold: a store may insert those rows
+        without looking for one to replace (a hint; a wrong one must cost only time).
         """
         ...
 
@@ -207,13 +210,36 @@ class Batch:
         tables = self.tables
         return [(tables[t], key, row) for (t, key), row in self.dirty.items()]
 
+    def new_slots(self) -> set[Slot]:
+        """The changed slots the store certainly has no row for (see :meth:`ViewStore.write`).
+
+        Absent, by what this projector knows without asking the store: the previous batch
+        (committed before this one) does not write the slot, and the cache knows it absent —
+        remembers it so, or (fresh views) never held nor forgot a row for it. Rows of
+        append-only tables are never cached: in fresh views they count as new, and a key
+        written twice only makes the store fall back to replacing.
+        """
+        if not self.fresh and not self.cache.data:
+            return set()
+        pending, cache, fresh = self.pending, self.cache, self.fresh
+        new = set()
+        for slot, row in self.dirty.items():
+            if row is None or pending.get(slot) is not None:
+                continue
+            hit, cached = cache.peek(slot)
+            if (cached is None) if hit else (fresh and not cache.may_have_forgotten(slot)):
+                new.add(slot)
+        return new
+
     def write(self, position: int | None, expected: int | None = None) -> None:
         """Write every change and the position in one transaction; the cache is not touched.
 
         Safe to run in another thread than the folding one: it only reads ``dirty``, which
-        nothing changes once this batch's fold is over (folds get copies of rows).
+        nothing changes once this batch's fold is over (folds get copies of rows), and peeks
+        at the cache for slots the folding thread reads from ``dirty`` instead (see
+        :meth:`new_slots`).
         """
-        self.store.write(self.changes(), position, expected)
+        self.store.write(self.changes(), position, expected, new=self.new_slots())
 
     def remember(self) -> int:
         """After a successful write: cache the committed rows; returns rows changed."""
@@ -287,6 +313,11 @@ class LRU:
             return False, None
         data.move_to_end(slot)
         return True, row
+
+    def peek(self, slot: Slot) -> tuple[bool, Row | None]:
+        """As :meth:`get`, without making the slot the most recently used."""
+        row = self.data.get(slot, _UNKNOWN)
+        return (False, None) if row is _UNKNOWN else (True, row)
 
     def put(self, slot: Slot, row: Row | None) -> None:
         data = self.data
