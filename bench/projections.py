@@ -4,11 +4,14 @@ For each backend (PostgreSQL, SQLite) and each size it fills a fresh store with 
 complaint streams, then measures:
 - raw read + decode of the notification log (events/s): the ceiling of any projector;
 - raw COPY (PostgreSQL) / executemany (SQLite) of timeline-shaped rows (rows/s);
-- `casetrail projections rebuild` as a child process: events/s and its peak RSS.
+- `casetrail projections rebuild` as a child process: events/s and its peak RSS, from the
+  child's start (imports and setup included) and as the command itself reports it (the replay
+  alone); with ``--jobs 1 2`` also split over two processes (PostgreSQL only).
 Peak RSS at two sizes shows whether memory stays flat as the event count grows.
 
     .venv/bin/python bench/projections.py                    # 100k events, both backends
     .venv/bin/python bench/projections.py --sizes 100000 1000000 --backends postgres
+    .venv/bin/python bench/projections.py --backends postgres --jobs 1 2 --skip-lateness
 """
 
 from __future__ import annotations
@@ -107,12 +110,17 @@ def raw_write_rate_sqlite(path: Path, n: int) -> float:
     return rate
 
 
-def rebuild(settings: Settings) -> tuple[float, float, int]:
-    """Run the real CLI rebuild as a child; returns (seconds, peak RSS MiB, events)."""
+def rebuild(settings: Settings, jobs: int) -> tuple[float, float, int, float]:
+    """Run the real CLI rebuild as a child.
+
+    Returns (seconds from the child's start, peak RSS MiB of the largest process, events,
+    the events/s the command reports for the replay itself).
+    """
     env = {**os.environ, "CASETRAIL_DATABASE_URL": settings.database_url, "COLUMNS": "100"}
     started = time.monotonic()
+    command = ["projections", "rebuild", "--batch-size", "2000", "--jobs", str(jobs)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "projections", "rebuild", "--batch-size", "2000"],
+        [sys.executable, "-m", "cli.main", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -124,11 +132,14 @@ def rebuild(settings: Settings) -> tuple[float, float, int]:
     if status != 0:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"rebuild failed: {err[-2000:]}")
-    events = int(out.split("rebuilt from ")[1].split(" ")[0].replace(",", ""))
-    return seconds, usage.ru_maxrss / 1024, events
+    summary = out.split("rebuilt from ")[1]
+    events = int(summary.split(" ")[0].replace(",", ""))
+    reported = float(summary.split("(")[1].split(" events/s")[0].replace(",", ""))
+    # wait4's usage covers the child and the children it waited for (--jobs): the largest.
+    return seconds, usage.ru_maxrss / 1024, events, reported
 
 
-def bench(backend: str, size: int, tmp: Path) -> dict[str, Any]:
+def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str, Any]]:
     if backend == "postgres":
         name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
@@ -145,17 +156,24 @@ def bench(backend: str, size: int, tmp: Path) -> dict[str, Any]:
             if backend == "postgres"
             else raw_write_rate_sqlite(tmp / "raw.sqlite", 100_000)
         )
-        seconds, rss, events = rebuild(settings)
-        return {
-            "backend": backend,
-            "events": events,
-            "fill_events_per_s": written / fill_s,
-            "read_decode_events_per_s": decode,
-            "raw_write_rows_per_s": raw,
-            "rebuild_events_per_s": events / seconds,
-            "rebuild_seconds": seconds,
-            "rebuild_peak_rss_mib": rss,
-        }
+        results = []
+        for job_count in jobs if backend == "postgres" else [1]:  # SQLite: one writer
+            seconds, rss, events, reported = rebuild(settings, job_count)
+            results.append(
+                {
+                    "backend": backend,
+                    "jobs": job_count,
+                    "events": events,
+                    "fill_events_per_s": written / fill_s,
+                    "read_decode_events_per_s": decode,
+                    "raw_write_rows_per_s": raw,
+                    "rebuild_events_per_s": events / seconds,
+                    "rebuild_reported_events_per_s": reported,
+                    "rebuild_seconds": seconds,
+                    "rebuild_peak_rss_mib": rss,
+                }
+            )
+        return results
     finally:
         if backend == "postgres":
             with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
@@ -263,6 +281,9 @@ def main() -> None:
     parser.add_argument("--hot", type=int, default=200, help="breaches falling due during the run")
     parser.add_argument("--skip-lateness", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument(
+        "--jobs", type=int, nargs="+", default=[1], help="rebuild --jobs values (PostgreSQL)"
+    )
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -271,12 +292,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends if not args.skip_rebuild else []:
             for size in args.sizes:
-                results.append(bench(backend, size, Path(tmp)))
+                results.extend(bench(backend, size, Path(tmp), args.jobs))
     table = Table(title="projection rebuild (all views) vs raw limits, same run")
     cols = [
         "backend",
+        "jobs",
         "events",
         "rebuild ev/s",
+        "replay ev/s",
         "read+decode ev/s",
         "raw write rows/s",
         "rebuild / read+decode",
@@ -287,8 +310,10 @@ def main() -> None:
     for r in results:
         table.add_row(
             r["backend"],
+            str(r["jobs"]),
             f"{r['events']:,}",
             f"{r['rebuild_events_per_s']:,.0f}",
+            f"{r['rebuild_reported_events_per_s']:,.0f}",
             f"{r['read_decode_events_per_s']:,.0f}",
             f"{r['raw_write_rows_per_s']:,.0f}",
             f"{r['rebuild_events_per_s'] / r['read_decode_events_per_s']:.2f}",
@@ -296,9 +321,10 @@ def main() -> None:
         )
     Console().print(table)
     for r in results:
-        tag = f"{r['backend']}_{r['events']}"
+        tag = f"{r['backend']}_{r['events']}_jobs{r['jobs']}"
         for key in (
             "rebuild_events_per_s",
+            "rebuild_reported_events_per_s",
             "read_decode_events_per_s",
             "raw_write_rows_per_s",
             "rebuild_peak_rss_mib",
