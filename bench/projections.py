@@ -139,6 +139,27 @@ def rebuild(settings: Settings, jobs: int) -> tuple[float, float, int, float]:
     return seconds, usage.ru_maxrss / 1024, events, reported
 
 
+def view_rows(url: str) -> int:
+    """Rows in every view table after a rebuild (what it had to write, at least)."""
+    from config.bootstrap import build_projections
+
+    with psycopg.connect(url) as conn:
+        return sum(
+            conn.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()[0]  # type: ignore[index]
+            for projection in build_projections()
+            for table in projection.tables
+        )
+
+
+def no_fold_ceiling(r: dict[str, Any]) -> float | None:
+    """Events/s one core could replay if folding cost nothing: read and decode each event,
+    then COPY its share of view rows at the raw rate measured in the same run."""
+    per_event = r["view_rows_per_event"]
+    if per_event is None:
+        return None
+    return float(1 / (1 / r["read_decode_events_per_s"] + per_event / r["raw_write_rows_per_s"]))
+
+
 def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str, Any]]:
     if backend == "postgres":
         name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
@@ -159,6 +180,7 @@ def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str,
         results = []
         for job_count in jobs if backend == "postgres" else [1]:  # SQLite: one writer
             seconds, rss, events, reported = rebuild(settings, job_count)
+            rows = view_rows(url) if backend == "postgres" else None
             results.append(
                 {
                     "backend": backend,
@@ -171,6 +193,7 @@ def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str,
                     "rebuild_reported_events_per_s": reported,
                     "rebuild_seconds": seconds,
                     "rebuild_peak_rss_mib": rss,
+                    "view_rows_per_event": rows / events if rows is not None else None,
                 }
             )
         return results
@@ -303,6 +326,8 @@ def main() -> None:
         "read+decode ev/s",
         "raw write rows/s",
         "rebuild / read+decode",
+        "view rows/event",
+        "no-fold ceiling ev/s",
         "peak RSS MiB",
     ]
     for col in cols:
@@ -317,9 +342,11 @@ def main() -> None:
             f"{r['read_decode_events_per_s']:,.0f}",
             f"{r['raw_write_rows_per_s']:,.0f}",
             f"{r['rebuild_events_per_s'] / r['read_decode_events_per_s']:.2f}",
+            "-" if r["view_rows_per_event"] is None else f"{r['view_rows_per_event']:.2f}",
+            "-" if (ceiling := no_fold_ceiling(r)) is None else f"{ceiling:,.0f}",
             f"{r['rebuild_peak_rss_mib']:,.0f}",
         )
-    Console().print(table)
+    Console(width=150).print(table)  # wide: eleven columns
     for r in results:
         tag = f"{r['backend']}_{r['events']}_jobs{r['jobs']}"
         for key in (
@@ -330,6 +357,8 @@ def main() -> None:
             "rebuild_peak_rss_mib",
         ):
             print(f"figure: {key}[{tag}]={r[key]:.1f}")
+        if (ceiling := no_fold_ceiling(r)) is not None:
+            print(f"figure: no_fold_ceiling_events_per_s[{tag}]={ceiling:.1f}")
     late_results = []
     if not args.skip_lateness:
         with tempfile.TemporaryDirectory() as tmp:
