@@ -391,12 +391,24 @@ def bound_specs(policy: SlaPolicy) -> list[dict[str, Any]]:
     return hit[1]
 
 
+# Specs validated from a payload read back from the store: the event transcoder shares one
+# list among the events carrying the same specs text, so each list is validated once.
+_READ: dict[int, tuple[list[dict[str, Any]], tuple[MilestoneSpec, ...]]] = {}
+
+
 def specs_of(payload: list[dict[str, Any]]) -> list[MilestoneSpec]:
-    """The milestones a binding event carries (validated unless made by :func:`bound_specs`)."""
+    """The milestones a binding event carries (validated once per payload list)."""
     hit = _BOUND_BY_PAYLOAD.get(id(payload))
     if hit is not None and hit[0] is payload:
         return list(hit[1].milestones)
-    return [MilestoneSpec.model_validate(spec) for spec in payload]
+    read = _READ.get(id(payload))
+    if read is not None and read[0] is payload:
+        return list(read[1])
+    specs = tuple(MilestoneSpec.model_validate(spec) for spec in payload)
+    if len(_READ) >= 1024:
+        _READ.clear()
+    _READ[id(payload)] = (payload, specs)
+    return list(specs)
 
 
 class PolicyCatalogue:
