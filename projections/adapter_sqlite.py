@@ -144,6 +144,11 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=False) as c:
             return self.load_in(c, table, key)
 
+    def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
+        """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
+        with self.datastore.transaction(commit=False) as c:
+            return self.load_many_in(c, table, column, values)
+
     def load_in(self, c: Any, table: Table, key: Key) -> Row | None:
         """A row read inside the caller's transaction (the Kafka-fed projector's)."""
         where = " AND ".join(f'"{k}" = ?' for k in table.key)

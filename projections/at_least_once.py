@@ -24,11 +24,20 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
-from projections.core import LRU, Key, Projection, Row, Rows, Slot, Table
+from projections.core import (
+    AGGREGATE_COLUMNS,
+    LRU,
+    Key,
+    Projection,
+    Row,
+    Rows,
+    Slot,
+    Table,
+    aggregate_ids,
+    prefetch_rows,
+)
 
-# Key columns that name an aggregate: a table keyed first by one of them holds rows about that
-# ticket, customer or callback, which a transaction can fetch for all its events at once.
-AGGREGATE_COLUMNS = frozenset({"ticket_id", "customer_id", "callback_id", "originator_id"})
+__all__ = ["AGGREGATE_COLUMNS", "Deduplicated", "InTransaction", "aggregate_ids", "prefetch"]
 
 
 class Deduplicated(Projection):
@@ -103,14 +112,6 @@ class Prefetched(LRU):
 
     def __init__(self) -> None:
         super().__init__(size=1 << 62)
-        self.complete: set[tuple[str, Any]] = set()
-
-    def get(self, slot: Slot) -> tuple[bool, Row | None]:
-        hit, row = super().get(slot)
-        if hit:
-            return hit, row
-        table, key = slot
-        return (table, key[0]) in self.complete, None
 
 
 def prefetch(
@@ -118,25 +119,10 @@ def prefetch(
 ) -> Prefetched:
     """The rows of ``ids`` (aggregate ids as text) in every aggregate-keyed table of a view."""
     cache = Prefetched()
-    if not ids:
-        return cache
-    for table in projection.tables:
-        column = table.key[0]
-        if table.append_only or column not in AGGREGATE_COLUMNS:
-            continue
-        for row in store.load_many_in(cursor, table, column, ids):
-            cache.put((table.name, table.key_of(row)), row)
-        cache.complete.update((table.name, i) for i in ids)
+    prefetch_rows(
+        cache,
+        projection,
+        ids,
+        lambda table, column, values: store.load_many_in(cursor, table, column, values),
+    )
     return cache
-
-
-def aggregate_ids(events: Sequence[Any]) -> list[str]:
-    """Every aggregate a batch of events is about: their own, their ticket's, their customer's."""
-    ids: dict[str, None] = {}
-    for event in events:
-        ids[str(event.originator_id)] = None
-        for name in ("source_ticket_id", "ticket_id", "customer_id", "callback_id"):
-            value = getattr(event, name, None)
-            if value:
-                ids[str(value)] = None
-    return list(ids)

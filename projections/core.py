@@ -107,6 +107,10 @@ class ViewStore(Protocol):
 
     def load(self, table: Table, key: Key) -> Row | None: ...
 
+    def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
+        """Every stored row whose ``column`` is one of ``values``."""
+        ...
+
     def write(
         self,
         changes: Sequence[tuple[Table, Key, Row | None]],
@@ -298,6 +302,9 @@ class LRU:
 
     It remembers which rows it evicted (in a fixed-size :class:`SlotFilter`, made at the
     first eviction), so :meth:`may_have_forgotten` can vouch for slots it never held.
+    ``complete`` holds (table, aggregate id) pairs whose rows it holds *all* of (see
+    :func:`prefetch_rows`): a slot of such an aggregate that it lacks is a known absence.
+    Evicting any row of the aggregate takes the pair out again.
     """
 
     def __init__(self, size: int = 50_000) -> None:
@@ -305,11 +312,14 @@ class LRU:
         self.data: OrderedDict[Slot, Row | None] = OrderedDict()
         self.forgotten: SlotFilter | None = None
         self.cleared = False  # clear() dropped rows without remembering which
+        self.complete: set[tuple[str, Any]] = set()
 
     def get(self, slot: Slot) -> tuple[bool, Row | None]:
         data = self.data
         row = data.get(slot, _UNKNOWN)
         if row is _UNKNOWN:
+            if self.complete and (slot[0], slot[1][0]) in self.complete:
+                return True, None
             return False, None
         data.move_to_end(slot)
         return True, row
@@ -317,7 +327,9 @@ class LRU:
     def peek(self, slot: Slot) -> tuple[bool, Row | None]:
         """As :meth:`get`, without making the slot the most recently used."""
         row = self.data.get(slot, _UNKNOWN)
-        return (False, None) if row is _UNKNOWN else (True, row)
+        if row is _UNKNOWN:
+            return (slot[0], slot[1][0]) in self.complete, None
+        return True, row
 
     def put(self, slot: Slot, row: Row | None) -> None:
         data = self.data
@@ -325,6 +337,8 @@ class LRU:
         data.move_to_end(slot)
         while len(data) > self.size:
             old, old_row = data.popitem(last=False)
+            if self.complete:
+                self.complete.discard((old[0], old[1][0]))
             if old_row is not None:  # a forgotten absence is still an absence
                 if self.forgotten is None:
                     self.forgotten = SlotFilter()
@@ -338,7 +352,56 @@ class LRU:
 
     def clear(self) -> None:
         self.data.clear()
+        self.complete.clear()
         self.cleared = True  # forgotten rows may exist in the store
+
+
+# Key columns that name an aggregate: a table keyed first by one of them holds rows about that
+# ticket, customer or callback, which one query can fetch for many aggregates at once.
+AGGREGATE_COLUMNS = frozenset({"ticket_id", "customer_id", "callback_id", "originator_id"})
+
+
+def aggregate_ids(events: Iterable[Any]) -> list[str]:
+    """Every aggregate some events are about: their own, their ticket's, their customer's."""
+    ids: dict[str, None] = {}
+    for event in events:
+        ids[str(event.originator_id)] = None
+        for name in ("source_ticket_id", "ticket_id", "customer_id", "callback_id"):
+            value = getattr(event, name, None)
+            if value:
+                ids[str(value)] = None
+    return list(ids)
+
+
+def prefetch_rows(
+    cache: LRU,
+    projection: Projection,
+    ids: Sequence[str],
+    load_many: Callable[[Table, str, Sequence[str]], list[Row]],
+) -> None:
+    """Put every stored row of ``ids`` into ``cache``, one query per aggregate-keyed table.
+
+    ``load_many(table, column, values)`` returns the stored rows whose ``column`` is one of
+    ``values``. Rows the cache holds already stay (they are at least as new as the store's);
+    afterwards the cache answers for every slot of those aggregates, with no query: a slot it
+    lacks is absent (:attr:`LRU.complete`). Append-only tables are never read back: skipped.
+    """
+    for table in projection.tables:
+        column = table.key[0]
+        if table.append_only or column not in AGGREGATE_COLUMNS:
+            continue
+        name, complete, data = table.name, cache.complete, cache.data
+        wanted = [i for i in ids if (name, i) not in complete]
+        if not wanted:
+            continue
+        key_of = table.key_getter
+        found = load_many(table, column, wanted)
+        # Complete first: putting rows may evict others, and an eviction takes the pair out.
+        complete.update((name, i) for i in wanted)
+        for row in found:
+            slot = (name, key_of(row))
+            if slot not in data:
+                cache.put(slot, row)
 
 
 def _json_default(value: Any) -> Any:

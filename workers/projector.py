@@ -26,7 +26,15 @@ from typing import Any
 
 import structlog
 
-from projections.core import LRU, Batch, PositionMoved, Projection, ViewStore
+from projections.core import (
+    LRU,
+    Batch,
+    PositionMoved,
+    Projection,
+    ViewStore,
+    aggregate_ids,
+    prefetch_rows,
+)
 
 log = structlog.get_logger("casetrail.projector")
 
@@ -258,6 +266,12 @@ class Projector:
                 pending=follower.in_flight,
             )
             fold, seen = follower.projection.fold, follower.folded
+            if not follower.fresh:
+                # Views with rows this projector never saw (after a restart): fetch the rows of
+                # the batch's tickets and customers up front, one query per table, instead of
+                # one query per row the folds ask for.
+                mine = aggregate_ids(event for nid, event in events if nid > seen)
+                prefetch_rows(follower.cache, follower.projection, mine, follower.store.load_many)
             for nid, event in events:
                 if nid > seen:
                     fold(event, batch)
