@@ -15,22 +15,18 @@ import pytest
 from config.bootstrap import build_followers
 from config.settings import Settings
 from domain.desk import Desk
-from projections.core import AGGREGATE_COLUMNS, digest_rows
+from projections.core import AGGREGATE_COLUMNS
 from tests.factories import FakeClock, bulk_complaints
-from tests.integration.test_two_projectors import _url
-from workers.projector import Follower, Projector
+from tests.integration.views import database_url, digests, rebuilt
+from workers.projector import Projector
 
 pytestmark = pytest.mark.postgres
-
-
-def _digests(followers: list[Follower]) -> dict[str, tuple[int, str]]:
-    return {t.name: digest_rows(t, f.store.dump(t)) for f in followers for t in f.projection.tables}
 
 
 def test_a_restarted_projector_reads_rows_per_batch_and_ends_with_a_rebuilds_views(
     desk: Desk, clock: FakeClock
 ) -> None:
-    settings = Settings(database_url=_url(desk))
+    settings = Settings(database_url=database_url(desk))
     bulk_complaints(desk, clock, 300)  # 1,800 events
     first = Projector(desk, build_followers(settings), batch_size=900)
     assert first.step() == 900  # half way, then the process is gone
@@ -65,10 +61,4 @@ def test_a_restarted_projector_reads_rows_per_batch_and_ends_with_a_rebuilds_vie
     assert max(many.values()) == 3  # one query per table per batch of 300
     assert not keyed_by_aggregate & set(single)  # no ticket's row read on its own
 
-    clean = build_followers(settings)
-    for f in clean:
-        f.store.drop_tables()
-        f.store.create_tables()
-        f.reset()
-    Projector(desk, clean).catch_up()
-    assert _digests(clean) == _digests(restarted)
+    assert digests(rebuilt(desk, settings)) == digests(restarted)

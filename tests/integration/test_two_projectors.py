@@ -11,19 +11,15 @@ import pytest
 from config.bootstrap import build_followers
 from config.settings import Settings
 from domain.desk import Desk
-from projections.core import digest_rows
 from tests.factories import FakeClock, bulk_complaints
+from tests.integration.views import database_url, digests, rebuilt
 from workers.projector import Projector
 
 pytestmark = pytest.mark.postgres
 
 
-def _digests(followers: list) -> dict[str, tuple[int, str]]:
-    return {t.name: digest_rows(t, f.store.dump(t)) for f in followers for t in f.projection.tables}
-
-
 def test_two_projectors_racing_give_the_views_of_one(desk: Desk, clock: FakeClock) -> None:
-    settings = Settings(database_url=_url(desk))
+    settings = Settings(database_url=database_url(desk))
     bulk_complaints(desk, clock, 600)  # 3,600 events
     one, two = (Projector(desk, build_followers(settings), batch_size=97) for _ in range(2))
     errors: list[BaseException] = []
@@ -40,26 +36,11 @@ def test_two_projectors_racing_give_the_views_of_one(desk: Desk, clock: FakeCloc
     for t in threads:
         t.join()
     assert errors == []
-    raced = _digests(one.followers)
+    raced = digests(one.followers)
     heads = {f.position for f in build_followers(settings)}
     assert heads == {desk.recorder.max_notification_id()}
 
-    clean = build_followers(settings)
-    for f in clean:
-        f.store.drop_tables()
-        f.store.create_tables()
-        f.reset()
-    Projector(desk, clean).catch_up()
-    assert _digests(clean) == raced
+    clean = rebuilt(desk, settings)
+    assert digests(clean) == raced
     urges = [r for r in clean[0].store.dump(clean[0].projection.tables[0]) if r["event"] == "Urged"]
     assert len(urges) == 600
-
-
-def _url(desk: Desk) -> str:
-    env = desk.env
-    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
-        return f"sqlite:///{env['SQLITE_DBNAME']}"
-    return (
-        f"postgresql://{env['POSTGRES_USER']}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
-        f"/{env['POSTGRES_DBNAME']}"
-    )
