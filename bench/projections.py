@@ -6,7 +6,9 @@ complaint streams, then measures:
 - raw COPY (PostgreSQL) / executemany (SQLite) of timeline-shaped rows (rows/s);
 - `casetrail projections rebuild` as a child process: events/s and its peak RSS, from the
   child's start (imports and setup included) and as the command itself reports it (the replay
-  alone); with ``--jobs 1 2`` also split over two processes (PostgreSQL only).
+  alone); with ``--jobs 1 2`` also split over two processes (PostgreSQL only);
+- `casetrail projections catch-up` as a child on views another process projected half way
+  (a restart after a crash): events/s.
 Peak RSS at two sizes shows whether memory stays flat as the event count grows.
 
     .venv/bin/python bench/projections.py                    # 100k events, both backends
@@ -17,6 +19,7 @@ Peak RSS at two sizes shows whether memory stays flat as the event count grows.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sqlite3
@@ -139,6 +142,35 @@ def rebuild(settings: Settings, jobs: int) -> tuple[float, float, int, float]:
     return seconds, usage.ru_maxrss / 1024, events, reported
 
 
+def project_half(url: str) -> None:
+    """Project the first half of the log into emptied views, then stop (run as a child, so
+    the bench process stays small: a child's peak RSS counts what it inherits at fork)."""
+    from config.bootstrap import build_desk, build_followers
+    from workers.projector import Projector
+
+    settings = Settings(database_url=url)
+    desk = build_desk(settings)
+    followers = build_followers(settings)
+    for f in followers:
+        f.store.drop_tables()
+        f.store.create_tables()
+        f.reset()
+    head = desk.recorder.max_notification_id() or 0
+    Projector(desk, followers, batch_size=max(1, head // 2)).step()
+    desk.close()
+
+
+def resume_rate(settings: Settings) -> float:
+    """Events/s of `casetrail projections catch-up` (a child) on views projected half way by
+    another process: what a projector restarted after a crash or a redeploy does."""
+    env = {**os.environ, "CASETRAIL_DATABASE_URL": settings.database_url, "COLUMNS": "100"}
+    run = functools.partial(subprocess.run, cwd=ROOT, env=env, capture_output=True, text=True)
+    run([sys.executable, __file__, "--project-half", settings.database_url], check=True)
+    command = ["projections", "catch-up", "--batch-size", "2000"]
+    out = run([sys.executable, "-m", "cli.main", *command], check=True).stdout
+    return float(out.split("(")[1].split(" events/s")[0].replace(",", ""))
+
+
 def view_rows(url: str) -> int:
     """Rows in every view table after a rebuild (what it had to write, at least)."""
     from config.bootstrap import build_projections
@@ -181,6 +213,7 @@ def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str,
         for job_count in jobs if backend == "postgres" else [1]:  # SQLite: one writer
             seconds, rss, events, reported = rebuild(settings, job_count)
             rows = view_rows(url) if backend == "postgres" else None
+            resume = resume_rate(settings) if job_count == jobs[0] else None
             results.append(
                 {
                     "backend": backend,
@@ -194,6 +227,7 @@ def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str,
                     "rebuild_seconds": seconds,
                     "rebuild_peak_rss_mib": rss,
                     "view_rows_per_event": rows / events if rows is not None else None,
+                    "resume_events_per_s": resume,
                 }
             )
         return results
@@ -304,10 +338,14 @@ def main() -> None:
     parser.add_argument("--hot", type=int, default=200, help="breaches falling due during the run")
     parser.add_argument("--skip-lateness", action="store_true")
     parser.add_argument("--skip-rebuild", action="store_true")
+    parser.add_argument("--project-half", metavar="URL", help=argparse.SUPPRESS)  # a child
     parser.add_argument(
         "--jobs", type=int, nargs="+", default=[1], help="rebuild --jobs values (PostgreSQL)"
     )
     args = parser.parse_args()
+    if args.project_half:
+        project_half(args.project_half)
+        return
     from rich.console import Console
     from rich.table import Table
 
@@ -328,6 +366,7 @@ def main() -> None:
         "rebuild / read+decode",
         "view rows/event",
         "no-fold ceiling ev/s",
+        "resume ev/s",
         "peak RSS MiB",
     ]
     for col in cols:
@@ -344,9 +383,10 @@ def main() -> None:
             f"{r['rebuild_events_per_s'] / r['read_decode_events_per_s']:.2f}",
             "-" if r["view_rows_per_event"] is None else f"{r['view_rows_per_event']:.2f}",
             "-" if (ceiling := no_fold_ceiling(r)) is None else f"{ceiling:,.0f}",
+            "-" if r["resume_events_per_s"] is None else f"{r['resume_events_per_s']:,.0f}",
             f"{r['rebuild_peak_rss_mib']:,.0f}",
         )
-    Console(width=150).print(table)  # wide: eleven columns
+    Console(width=170).print(table)  # wide: twelve columns
     for r in results:
         tag = f"{r['backend']}_{r['events']}_jobs{r['jobs']}"
         for key in (
@@ -359,6 +399,8 @@ def main() -> None:
             print(f"figure: {key}[{tag}]={r[key]:.1f}")
         if (ceiling := no_fold_ceiling(r)) is not None:
             print(f"figure: no_fold_ceiling_events_per_s[{tag}]={ceiling:.1f}")
+        if r["resume_events_per_s"] is not None:
+            print(f"figure: resume_events_per_s[{tag}]={r['resume_events_per_s']:.1f}")
     late_results = []
     if not args.skip_lateness:
         with tempfile.TemporaryDirectory() as tmp:

@@ -241,7 +241,10 @@ def catch_up_cmd(
     projector = Projector(desk, build_followers(), batch_size=batch_size)
     started = time.monotonic()
     total = projector.catch_up()
-    console.print(f"applied {total:,} events in {time.monotonic() - started:.1f} s")
+    seconds = time.monotonic() - started
+    console.print(
+        f"applied {total:,} events in {seconds:.1f} s ({total / max(seconds, 1e-6):,.0f} events/s)"
+    )
 
 
 @projections_app.command("digest")

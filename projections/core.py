@@ -396,6 +396,9 @@ def prefetch_rows(
             continue
         key_of = table.key_getter
         found = load_many(table, column, wanted)
+        if len(complete) > 2 * cache.size:
+            # Pairs of aggregates with no rows are never evicted with a row: bound them too.
+            complete.clear()
         # Complete first: putting rows may evict others, and an eviction takes the pair out.
         complete.update((name, i) for i in wanted)
         for row in found:

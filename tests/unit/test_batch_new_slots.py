@@ -1,4 +1,5 @@
-"""Which of a batch's rows the projector may tell the store are new (Batch.new_slots).
+"""What the row cache knows without asking the store: which of a batch's rows are new
+(Batch.new_slots), and which rows of a prefetched aggregate exist (prefetch_rows).
 
 Given what the row cache and the batch before know, when a batch is written, then only slots
 the store certainly lacks are named new: never a slot with a committed row, one the previous
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.core import LRU, Batch, Key, Projection, Row, Rows, Table
+from projections.core import LRU, Batch, Key, Projection, Row, Rows, Table, prefetch_rows
 
 
 class Pairs(Projection):
@@ -56,3 +57,43 @@ def test_in_views_with_rows_of_unknown_origin_only_known_absences_are_new() -> N
         batch.put("pairs", {"k": k, "v": 2})
     batch.put("log", {"k": "line", "v": 1})
     assert batch.new_slots() == {("pairs", ("absent",))}
+
+
+class Tickets(Projection):
+    name = "tickets"
+    tables = (
+        Table("tickets", key=("ticket_id",), columns=(("ticket_id", "text"), ("v", "int"))),
+        Table(
+            "log",
+            key=("ticket_id",),
+            columns=(("ticket_id", "text"), ("v", "int")),
+            append_only=True,
+        ),
+    )
+
+    def fold(self, event: Any, rows: Rows) -> None:
+        raise AssertionError("rows are put directly")
+
+
+def test_a_prefetch_makes_the_cache_answer_for_its_aggregates_until_one_of_their_rows_goes() -> (
+    None
+):
+    cache = LRU(size=3)
+    stored = {"ticket_id": "a", "v": 1}
+    prefetch_rows(cache, Tickets(), ["a", "b"], lambda table, column, ids: [stored])
+    assert cache.get(("tickets", ("a",))) == (True, stored)
+    assert cache.get(("tickets", ("b",))) == (True, None)  # fetched: absent
+    assert cache.get(("tickets", ("c",))) == (False, None)  # not fetched: ask the store
+    assert cache.peek(("log", ("a",))) == (False, None)  # append-only rows are not fetched
+    for k in ("x", "y", "z"):  # "a" is evicted: the cache is no longer sure of it
+        cache.put(("tickets", (k,)), None)
+    assert cache.get(("tickets", ("a",))) == (False, None)
+    assert cache.get(("tickets", ("b",))) == (True, None)
+
+
+def test_what_a_prefetch_knows_stays_bounded() -> None:
+    cache = LRU(size=2)
+    for start in range(0, 20, 5):
+        prefetch_rows(cache, Tickets(), [f"id{i}" for i in range(start, start + 5)], lambda *a: [])
+    assert len(cache.complete) <= 2 * cache.size + 5
+    assert cache.get(("tickets", ("id19",))) == (True, None)
