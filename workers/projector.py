@@ -38,6 +38,9 @@ from projections.core import (
 
 log = structlog.get_logger("casetrail.projector")
 
+# From this many events a batch of views with rows of unknown origin prefetches its rows.
+PREFETCH_MIN_EVENTS = 50
+
 
 @dataclass
 class Follower:
@@ -266,10 +269,11 @@ class Projector:
                 pending=follower.in_flight,
             )
             fold, seen = follower.projection.fold, follower.folded
-            if not follower.fresh:
+            if not follower.fresh and len(events) >= PREFETCH_MIN_EVENTS:
                 # Views with rows this projector never saw (after a restart): fetch the rows of
                 # the batch's tickets and customers up front, one query per table, instead of
-                # one query per row the folds ask for.
+                # one query per row the folds ask for. Not for a few live events: a dozen
+                # queries would cost more than the rows their folds read.
                 mine = aggregate_ids(event for nid, event in events if nid > seen)
                 prefetch_rows(follower.cache, follower.projection, mine, follower.store.load_many)
             for nid, event in events:

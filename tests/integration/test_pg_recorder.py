@@ -134,6 +134,7 @@ def test_the_notification_log_reads_as_the_librarys_query_for_every_argument(
         theirs = library(recorder, **case)
         assert ours == theirs, case
         assert [str(n.originator_id) for n in ours] == [str(n.originator_id) for n in theirs]
+        assert all(type(n.state) is bytes and type(n.id) is int for n in ours)
     assert len(recorder.select_notifications(start=1, limit=100, topics=["topic-4"])) == 1
 
 

@@ -2,7 +2,8 @@
 each batch's tickets up front, one query per table, not one query per row its folds ask for.
 
 Given views projected half way by one projector, when a new projector catches up the rest,
-then no row of a ticket-keyed table is read on its own, and the views equal a clean rebuild.
+then no row of a ticket-keyed table is read on its own, and the views equal a clean rebuild;
+a batch of a few live events still reads its rows one by one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ def test_a_restarted_projector_reads_rows_per_batch_and_ends_with_a_rebuilds_vie
             return load_many(table, column, values)
 
         store.load, store.load_many = counted_load, counted_many
-    assert Projector(desk, restarted, batch_size=300).catch_up() == 900
+    # A few live events read their rows one by one: a prefetch would cost more.
+    assert Projector(desk, restarted, batch_size=10).step() == 10
+    assert not many
+    assert single
+    single.clear()
+    assert Projector(desk, restarted, batch_size=300).catch_up() == 890
 
     keyed_by_aggregate = {
         t.name
