@@ -18,7 +18,7 @@ from rich.table import Table
 from config.bootstrap import build_desk, build_followers
 from config.settings import Settings
 from projections.core import digest_rows
-from workers.projector import Follower, Projector
+from workers.projector import Follower, Projector, hand_over_to_kafka_feeds
 from workers.relay import RELAY_NAME
 
 projections_app = typer.Typer(
@@ -129,7 +129,12 @@ def rebuild_followers(
         else:
             desk.close()
             total = _rebuild_in_processes(settings, groups, batch_size, advance)
-    return total, time.monotonic() - started
+            desk = build_desk(settings)
+    seconds = time.monotonic() - started
+    for view, position in hand_over_to_kafka_feeds(desk, followers).items():
+        console.print(f"{view}: Kafka feed's applied versions set as of event {position:,}")
+    desk.close()
+    return total, seconds
 
 
 def _rebuild_in_processes(

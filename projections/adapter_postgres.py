@@ -135,6 +135,18 @@ class PostgresViewStore(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=False) as c:
             return self.load_in(c, table, key)
 
+    def has_table(self, name: str) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (f'"{name}"',))
+            found = c.fetchone()
+            return bool(found and found["found"])
+
+    def replace_rows(self, table: Table, rows: Sequence[Row]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f'DELETE FROM "{table.name}"')
+            changes = [(table, table.key_of(row), row) for row in rows]
+            self.apply_in(c, changes, {(table.name, key) for _, key, _ in changes})
+
     def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
         """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
         with self.datastore.transaction(commit=False) as c:

@@ -144,6 +144,16 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=False) as c:
             return self.load_in(c, table, key)
 
+    def has_table(self, name: str) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+            return c.fetchone() is not None
+
+    def replace_rows(self, table: Table, rows: Sequence[Row]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f'DELETE FROM "{table.name}"')
+            self.apply_in(c, [(table, table.key_of(row), row) for row in rows])
+
     def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
         """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
         with self.datastore.transaction(commit=False) as c:

@@ -37,7 +37,23 @@ from projections.core import (
     prefetch_rows,
 )
 
-__all__ = ["AGGREGATE_COLUMNS", "Deduplicated", "InTransaction", "aggregate_ids", "prefetch"]
+__all__ = [
+    "AGGREGATE_COLUMNS",
+    "Deduplicated",
+    "InTransaction",
+    "aggregate_ids",
+    "applied_table",
+    "prefetch",
+]
+
+
+def applied_table(view: str) -> Table:
+    """The Kafka feed's table of a view: each aggregate's last applied version."""
+    return Table(
+        f"{view}_applied",
+        key=("originator_id",),
+        columns=(("originator_id", "text"), ("version", "int")),
+    )
 
 
 class Deduplicated(Projection):
@@ -47,11 +63,7 @@ class Deduplicated(Projection):
         self.inner = inner
         self.name = inner.name
         self.version = inner.version
-        self.applied = Table(
-            f"{inner.name}_applied",
-            key=("originator_id",),
-            columns=(("originator_id", "text"), ("version", "int")),
-        )
+        self.applied = applied_table(inner.name)
         self.tables = (*inner.tables, self.applied)
         self.skipped = 0
         self.gaps = 0

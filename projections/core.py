@@ -111,6 +111,14 @@ class ViewStore(Protocol):
         """Every stored row whose ``column`` is one of ``values``."""
         ...
 
+    def has_table(self, name: str) -> bool:
+        """Whether a table of that name exists in the store (of this view or another feed's)."""
+        ...
+
+    def replace_rows(self, table: Table, rows: Sequence[Row]) -> None:
+        """Every row of ``table`` replaced by ``rows`` in one transaction (position unmoved)."""
+        ...
+
     def write(
         self,
         changes: Sequence[tuple[Table, Key, Row | None]],

@@ -341,3 +341,40 @@ class Projector:
     def _rewind(self) -> None:
         for follower in self.followers:
             follower.rewind()
+
+
+def hand_over_to_kafka_feeds(app: Any, followers: Sequence[Follower]) -> dict[str, int]:
+    """After a rebuild from the log, make each rebuilt view's Kafka feed agree with its rows.
+
+    A view that a Kafka-fed projector fed has that feed's table of applied versions
+    (``<view>_applied``); a rebuild from the log leaves it as it was, so a feed resumed from
+    its consumer offsets would apply again what the rebuild folded. Here it is set to each
+    aggregate's last version among the events the view has folded (up to its position):
+    the feed then skips those and applies only later ones. Returns {view: position} of the
+    views handed over; views never fed from Kafka are left alone.
+    """
+    from projections.at_least_once import applied_table
+
+    fed = [(f, applied_table(f.projection.name)) for f in followers]
+    fed = [(f, table) for f, table in fed if f.store.has_table(table.name)]
+    if not fed:
+        return {}
+    positions = {f.projection.name: f.store.position() or 0 for f, _ in fed}
+    latest: dict[str, int] = {}
+    at: dict[int, dict[str, int]] = {}
+    start = 1
+    for position in sorted(set(positions.values())):
+        while start <= position:
+            notes = app.recorder.select_notifications(start=start, limit=5000, stop=position)
+            if not notes:
+                break
+            for note in notes:
+                latest[str(note.originator_id)] = note.originator_version
+            start = notes[-1].id + 1
+        at[position] = dict(latest)
+    for follower, table in fed:
+        versions = at[positions[follower.projection.name]]
+        rows = [{"originator_id": ident, "version": v} for ident, v in versions.items()]
+        follower.store.replace_rows(table, rows)
+        log.info("kafka feed handed over", view=follower.projection.name, aggregates=len(rows))
+    return positions
