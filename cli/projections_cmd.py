@@ -94,6 +94,8 @@ def rebuild_followers(
     of its own in a child process (the views share no tables, and each commits its rows with
     its own position, so a crash anywhere still resumes cleanly with ``catch-up``). Every
     child reads and decodes the whole log: worth it while folding and writing cost more.
+    A view that a Kafka feed used is then handed over to it (see
+    :func:`workers.projector.hand_over_to_kafka_feeds`).
     """
     desk = build_desk(settings)
     followers = _selected(build_followers(settings), names)
@@ -229,7 +231,11 @@ def rebuild(
         ),
     ] = 1,
 ) -> None:
-    """Drop the views and replay the whole event log into them."""
+    """Drop the views and replay the whole event log into them.
+
+    Stop the Kafka-fed members of a view before rebuilding it: its feed's applied versions are
+    set to what the rebuild folded, and members resumed from their offsets go on from there.
+    """
     total, seconds = rebuild_followers(Settings(), name, batch_size, jobs)
     console.print(
         f"rebuilt from {total:,} events in {seconds:.1f} s "
