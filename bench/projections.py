@@ -137,7 +137,7 @@ def rebuild(settings: Settings, jobs: int) -> tuple[float, float, int, float]:
         raise SystemExit(f"rebuild failed: {err[-2000:]}")
     summary = out.split("rebuilt from ")[1]
     events = int(summary.split(" ")[0].replace(",", ""))
-    reported = float(summary.split("(")[1].split(" events/s")[0].replace(",", ""))
+    reported = _reported_rate(summary)
     # wait4's usage covers the child and the children it waited for (--jobs): the largest.
     return seconds, usage.ru_maxrss / 1024, events, reported
 
@@ -152,8 +152,6 @@ def project_half(url: str) -> None:
     desk = build_desk(settings)
     followers = build_followers(settings)
     for f in followers:
-        f.store.drop_tables()
-        f.store.create_tables()
         f.reset()
     head = desk.recorder.max_notification_id() or 0
     Projector(desk, followers, batch_size=max(1, head // 2)).step()
@@ -168,7 +166,12 @@ def resume_rate(settings: Settings) -> float:
     run([sys.executable, __file__, "--project-half", settings.database_url], check=True)
     command = ["projections", "catch-up", "--batch-size", "2000"]
     out = run([sys.executable, "-m", "cli.main", *command], check=True).stdout
-    return float(out.split("(")[1].split(" events/s")[0].replace(",", ""))
+    return _reported_rate(out.split("applied ")[1])
+
+
+def _reported_rate(summary: str) -> float:
+    """The "(12,345 events/s)" that `projections rebuild` and `catch-up` end their line with."""
+    return float(summary.split("(")[1].split(" events/s")[0].replace(",", ""))
 
 
 def view_rows(url: str) -> int:

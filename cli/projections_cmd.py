@@ -100,8 +100,6 @@ def rebuild_followers(
     desk = build_desk(settings)
     followers = _selected(build_followers(settings), names)
     for f in followers:
-        f.store.drop_tables()
-        f.store.create_tables()
         f.reset()
     head = desk.recorder.max_notification_id() or 0
     if jobs > 1 and settings.backend == "sqlite":

@@ -231,8 +231,8 @@ class Batch:
         append-only tables are never cached: in fresh views they count as new, and a key
         written twice only makes the store fall back to replacing.
         """
-        if not self.fresh and not self.cache.data:
-            return set()
+        if not self.fresh and not self.cache.data and not self.cache.complete:
+            return set()  # nothing known absent: no need to look
         pending, cache, fresh = self.pending, self.cache, self.fresh
         new = set()
         for slot, row in self.dirty.items():

@@ -88,7 +88,9 @@ class Follower:
         self.rewind()
 
     def reset(self) -> None:
-        """After the tables were dropped and created again: empty, position 0."""
+        """Drop the view's tables and create them again: empty, position 0."""
+        self.store.drop_tables()
+        self.store.create_tables()
         self.cache = LRU(self.cache.size)
         self.position = 0
         self.started_empty = True
@@ -258,6 +260,7 @@ class Projector:
         events = [(n.id, to_event(n)) for n in notifications]
         last = notifications[-1].id
         folds = []
+        ids_after: dict[int, list[str]] = {}  # aggregates of the events after a position
         for follower in self.followers:
             if last <= follower.folded:
                 continue
@@ -274,7 +277,9 @@ class Projector:
                 # the batch's tickets and customers up front, one query per table, instead of
                 # one query per row the folds ask for. Not for a few live events: a dozen
                 # queries would cost more than the rows their folds read.
-                mine = aggregate_ids(event for nid, event in events if nid > seen)
+                mine = ids_after.get(seen)
+                if mine is None:  # followers at one position share the batch's ids
+                    mine = ids_after[seen] = aggregate_ids(e for nid, e in events if nid > seen)
                 prefetch_rows(follower.cache, follower.projection, mine, follower.store.load_many)
             for nid, event in events:
                 if nid > seen:

@@ -29,8 +29,6 @@ def rebuilt(desk: Desk, settings: Settings) -> list[Follower]:
     """Every view dropped and replayed from the whole log by a fresh projector."""
     clean = build_followers(settings)
     for f in clean:
-        f.store.drop_tables()
-        f.store.create_tables()
         f.reset()
     Projector(desk, clean).catch_up()
     return clean
