@@ -9,11 +9,17 @@ same rows go as four plain arrays (ids, versions, topics, states) in binary — 
 when each value is its own binary parameter (``ARRAY[%b, %b]``: psycopg dumps scalars in C).
 
 This recorder does that, with a function of the same body as the library's (the same
-``lock_timeout``, the same ``NOTIFY`` that serialises inserting transactions so notification
-ids commit in order, the same ``RETURNING notification_id``), over connections of its own
-(see :meth:`ArrayInsertRecorder._writer`). Tables, tracking and everything else are
-the library's; so are reads, but for the notification log's (:meth:`select_notifications`),
-which the projector and the relay read whole.
+``lock_timeout``, ``NOTIFY`` and ``RETURNING notification_id``) plus the lock the library's
+function lacks: a transaction-level advisory lock taken before the ids are drawn, so that
+notification ids commit in the order they were drawn and a reader of the log never passes
+over an id committed later (see ``_ORDER_LOCK``; ``NOTIFY`` serialises commits, not the
+drawing of ids). It runs over connections of its own (see
+:meth:`ArrayInsertRecorder._writer`). Tables, tracking and everything else are the library's;
+so are reads, but for the notification log's (:meth:`select_notifications`), which the
+projector and the relay read whole.
+
+The lock also makes the ``unchanged`` check below exact: no other insert can commit between
+the check and this one's commit.
 
 It also takes ``unchanged``: (aggregate id, version) pairs the new events were decided on
 without being written (the customer whose grade and voltage an intake copies). The function
@@ -50,7 +56,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.numeric import Int8
 
 # Up to this many events a call passes every value as its own parameter (see _call).
@@ -58,6 +64,15 @@ SCALAR_CALL_MAX_EVENTS = 16
 
 # The SQLSTATE of "an aggregate in ``unchanged`` has moved on" (a class of our own, "CT").
 STALE_READ = "CT409"
+
+# The first key of the transaction-level advisory lock every insert takes before it draws
+# notification ids (the second is the events table's name, hashed). Held until the commit,
+# it makes ids commit in the order they were drawn: a reader of the log that has seen id n
+# has seen every committed id below n, and none can appear there later. Without it, two
+# writers interleave their ids (one draws 5, 6, 8, the other 7, 9) and a reader that sees 8
+# committed before 7 moves past 7 for good (the library's default insert takes an EXCLUSIVE
+# table lock for the same reason; its stored function does not).
+_ORDER_LOCK = 0x63617374  # "cast"
 
 
 class ArrayInsertRecorder(PostgresApplicationRecorder):
@@ -87,6 +102,9 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 "read_ids {id_type}[], read_versions bigint[]) "
                 "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
                 "BEGIN "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                # Ids commit in the order they are drawn: see _ORDER_LOCK.
+                "PERFORM pg_advisory_xact_lock({order_lock}); "
                 # A loop of primary-key probes: a join on unnest() may be planned as a scan.
                 "FOR i IN 1 .. coalesce(array_length(read_ids, 1), 0) LOOP "
                 "IF EXISTS (SELECT FROM {schema}.{table} WHERE originator_id = read_ids[i] "
@@ -95,7 +113,6 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 "read_ids[i] USING ERRCODE = '{stale}'; "
                 "END IF; "
                 "END LOOP; "
-                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "NOTIFY {channel}; "
                 "RETURN QUERY INSERT INTO {schema}.{table} AS t "
                 "(originator_id, originator_version, topic, state) "
@@ -110,6 +127,10 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
                 table=Identifier(self.events_table_name),
                 stale=SQL(STALE_READ),
+                order_lock=SQL("{}, hashtext({})").format(
+                    Literal(_ORDER_LOCK),
+                    Literal(f"{self.datastore.schema}.{self.events_table_name}"),
+                ),
             )
         )
         self._function = SQL("{schema}.{function}").format(schema=schema, function=function)
@@ -262,8 +283,12 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         with self._writer() as curs:
             if call is None:
                 call = self._call(curs.connection, len(stored_events), len(unchanged))
-            curs.execute(call, params, prepare=True)
-            return [notification_id for (notification_id,) in curs.fetchall()]
+            return self._insert(curs, call, params)
+
+    def _insert(self, curs: psycopg.Cursor[Any], call: Any, params: list[Any]) -> list[int]:
+        """Run the insert function: one statement, its own transaction (autocommit)."""
+        curs.execute(call, params, prepare=True)
+        return [notification_id for (notification_id,) in curs.fetchall()]
 
     @contextmanager
     def _writer(self) -> Iterator[psycopg.Cursor[Any]]:
