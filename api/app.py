@@ -26,6 +26,9 @@ Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token
     GET  /api/v1/audit/access?subject_id=&actor=        auditors and admins
     GET  /api/v1/me
     GET  /api/v1/health                                 no token
+
+Request bodies over ``CASETRAIL_MAX_BODY_BYTES`` (256 KiB by default) get 413
+``payload_too_large`` (``api/limits.py``) before they are parsed.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.auth import Policy
+from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
 from api.runtime import Runtime
@@ -130,6 +134,8 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    # Outermost: an oversized body is refused before anything reads or parses it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     router = APIRouter()
     for module in (tickets, views, reports, callbacks, customers, audit, system, stream):
         router.include_router(module.router)

@@ -11,23 +11,38 @@
 | request body, query, path or header does not validate | 422 | ``invalid_input`` |
 | ``InvalidValue`` / ``UnknownDepartment`` / ``PolicyNotFound`` / ... | 422 | the domain's code |
 | ``Idempotency-Key`` reused for a different request | 422 | ``idempotency_key_reused`` |
+| body over ``CASETRAIL_MAX_BODY_BYTES`` (``api/limits.py``) | 413 | ``payload_too_large`` |
+| store not answering: refused, lost, pool timeout, SQLite locked | 503 | ``database_unavailable`` |
+| a statement or lock timeout, a deadlock | 503 | ``database_busy`` |
+| the store's tables are missing (database re-created) | 503 | ``schema_missing`` |
 | anything else | 500 | ``internal_error`` (logged with its traceback server-side) |
 
 Every body has ``code`` and ``message``; domain errors add their details (``ticket``,
-``state``, ``action``, ...); validation errors add ``errors: [{field, in, message, type}]``.
+``state``, ``action``, ...); validation errors add ``errors: [{field, in, message, type}]``
+and never repeat the refused value. Every 503 carries ``Retry-After: 2``.
+
+Database faults are recognised by :func:`database_fault` through the whole chain of causes:
+the eventsourcing library wraps psycopg's and sqlite3's errors in its own (``OperationalError``,
+``ProgrammingError``, ...) with the driver's error as ``__cause__``, and only the driver's
+class says whether a statement timed out or a table is missing.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing import persistence as store
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +74,34 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+RETRY_AFTER_SECONDS = 2
+DATABASE_UNAVAILABLE = (
+    "database_unavailable",
+    "the event store is not answering; try again shortly",
+)
+DATABASE_BUSY = (
+    "database_busy",
+    "the event store is busy (a statement or lock wait timed out); try again shortly",
+)
+SCHEMA_MISSING = (
+    "schema_missing",
+    "the store's tables are missing: restart casetrail or run a command that creates them",
+)
+_BUSY = (
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.DeadlockDetected,
+)
+_UNAVAILABLE = (
+    PoolTimeout,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    store.OperationalError,
+    store.InterfaceError,
+)
+# A field name taken from the request (an unknown key) is shown cut and without controls.
+_FIELD_MAX = 100
+_CONTROL = re.compile("[\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]")
 
 
 class ApiError(Exception):
@@ -89,6 +132,59 @@ def invalid_input(field: str, message: str, where: str = "query") -> ApiError:
         "invalid_input",
         f"{field}: {message}",
         errors=[{"field": field, "in": where, "message": message, "type": "value_error"}],
+    )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (``__cause__``, else ``__context__``), and so on."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        hidden = current.__suppress_context__
+        current = current.__cause__ or (None if hidden else current.__context__)
+
+
+def _missing_table(error: BaseException) -> bool:
+    text = str(error)
+    return isinstance(error, psycopg.errors.UndefinedTable) or (
+        isinstance(error, (store.ProgrammingError, store.OperationalError, sqlite3.Error))
+        and (("relation" in text and "does not exist" in text) or "no such table" in text)
+    )
+
+
+def database_fault(exc: BaseException) -> tuple[str, str] | None:
+    """``(code, message)`` when ``exc`` means the database cannot answer now, else None.
+
+    The most specific reading wins: a timeout, then a missing table, then SQLite's own error
+    (only a locked or unopenable file is a fault; anything else is a bug and stays a 500),
+    then any connection-level failure.
+    """
+    chain = list(_causes(exc))
+    if any(isinstance(err, _BUSY) for err in chain):
+        return DATABASE_BUSY
+    if any(_missing_table(err) for err in chain):
+        return SCHEMA_MISSING
+    lite = next((err for err in chain if isinstance(err, sqlite3.Error)), None)
+    if lite is not None:
+        text = str(lite)
+        locked = "database is locked" in text or "unable to open database file" in text
+        down = isinstance(lite, sqlite3.OperationalError) and locked
+        return DATABASE_UNAVAILABLE if down else None
+    if any(isinstance(err, TypeError) for err in chain):
+        return None  # eventsourcing's sqlite module wraps a TypeError in its InterfaceError
+    if any(isinstance(err, _UNAVAILABLE) for err in chain):
+        return DATABASE_UNAVAILABLE
+    return None
+
+
+def database_response(fault: tuple[str, str]) -> JSONResponse:
+    code, message = fault
+    return JSONResponse(
+        status_code=503,
+        content={"code": code, "message": message},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -123,11 +219,17 @@ def field_errors(errors: Sequence[Any], *, from_request: bool) -> list[dict[str,
         where = "body"
         if from_request and loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             where, loc = loc[0], loc[1:]
-        field = ".".join(loc) or where
+        field = _field_name(".".join(loc)) or where
         if field in _HEADER_FIELDS:
             where, field = "header", _HEADER_FIELDS[field]
         out.append({"field": field, "in": where, "message": err["msg"], "type": err["type"]})
     return out
+
+
+def _field_name(text: str) -> str:
+    """A field's name as the client may have sent it (an unknown key): no controls, cut."""
+    clean = _CONTROL.sub("?", text)
+    return clean if len(clean) <= _FIELD_MAX else clean[: _FIELD_MAX - 3] + "..."
 
 
 def _invalid(errors: list[dict[str, str]]) -> JSONResponse:
@@ -174,7 +276,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 class CatchAll:
-    """Last line: an unexpected exception becomes a 500 ``internal_error``, traceback logged.
+    """Last line: a database fault becomes a 503 (:func:`database_fault`), anything else
+    unexpected a 500 ``internal_error``, traceback logged.
 
     A plain ASGI middleware (not an exception handler) so the error is not re-raised into
     the server after the response, and no traceback ever reaches the client.
@@ -198,6 +301,19 @@ class CatchAll:
         try:
             await self.app(scope, receive, sending)
         except Exception as exc:
+            fault = database_fault(exc)
+            if fault is not None:
+                log.warning(
+                    "database fault",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    code=fault[0],
+                    error=repr(exc),
+                )
+                if started:
+                    raise
+                await database_response(fault)(scope, receive, send)
+                return
             # The traceback as plain text: cheap, and never rendered with frame locals.
             log.error(
                 "request failed",

@@ -1,14 +1,39 @@
-"""Query and header parameters shared by the routes, and how instants are read from a URL."""
+"""Query and header parameters shared by the routes, and how instants are read from a URL.
+
+Every query parameter is bounded here, the way ``domain.commands`` bounds bodies: a filter is
+a name (1-200 characters, no control character: a NUL in a query would reach the views'
+SQL), an instant lies between 2000 and 2100 with a whole-minute offset, a date lies in
+2000-2099, and every integer has a floor and a ceiling (an offset past 2**63 would overflow
+the database's integer). Anything else is a 422 ``invalid_input`` naming the parameter.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import re
+from datetime import date, datetime, tzinfo
 from typing import Annotated
 
 from fastapi import Depends, Header, Query
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from api.errors import invalid_input
 from api.runtime import Runtime, get_runtime
+from domain.commands import EARLIEST, LATEST, LINE_PATTERN, NAME_MAX, sane_instant, single_line
+
+MAX_OFFSET = 1_000_000
+# "3", 3, W/"3" or * (api.writes reads it); ten ASCII digits at most, so never a huge number.
+IF_MATCH = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)?\s*$'
+_IF_MATCH = re.compile(IF_MATCH, re.ASCII)
+MAX_LEVEL = 100
+INSTANT_MAX = 64  # the longest ISO-8601 instant with fractions and offset is 32 characters
+
+
+def _if_match(value: str | None) -> str | None:
+    if value is not None and not _IF_MATCH.match(value):
+        raise PydanticCustomError("value_error", 'expected a version such as "3"')
+    return value
+
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 IfMatch = Annotated[
@@ -16,13 +41,18 @@ IfMatch = Annotated[
     Header(
         alias="If-Match",
         description='The version the client last saw, e.g. "3": a stale one is refused (409).',
+        max_length=24,
+        json_schema_extra={"pattern": IF_MATCH},
     ),
+    AfterValidator(_if_match),
 ]
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Any string up to 128 characters: a repeat gets the same status and body.",
+        description="Any printable string up to 128 characters: a repeat gets the same status "
+        "and body.",
+        max_length=128,
     ),
 ]
 Reveal = Annotated[
@@ -33,16 +63,59 @@ Reveal = Annotated[
     ),
 ]
 Reason = Annotated[
-    str, Query(max_length=500, description="Why personal data is read (kept in the access log).")
+    str,
+    Query(
+        max_length=500,
+        description="Why personal data is read (kept in the access log); no control characters.",
+        json_schema_extra={"pattern": LINE_PATTERN},
+    ),
+    AfterValidator(single_line),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
-Offset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
+MinLevel = Annotated[
+    int, Query(ge=0, le=MAX_LEVEL, description="Only escalations at this level or above.")
+]
+
+
+def _filter(value: str | None) -> str | None:
+    return None if value is None else single_line(value)
+
+
+def _day(value: date | None) -> date | None:
+    if value is not None and not EARLIEST.date() <= value < LATEST.date():
+        raise PydanticCustomError("date_out_of_range", "must lie between 2000-01-01 and 2099-12-31")
+    return value
+
+
+FilterValue = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=NAME_MAX,
+        description="Exact value (a comma-separated list where the route says so); "
+        "1-200 characters, no control characters.",
+        json_schema_extra={"pattern": LINE_PATTERN},
+    ),
+    AfterValidator(_filter),
+]
+InstantQuery = Annotated[
+    str | None,
+    Query(
+        max_length=INSTANT_MAX,
+        description="ISO-8601 instant between 2000-01-01 and 2100-01-01 with a whole-minute "
+        "offset, e.g. 2026-10-12T09:00:00+08:00; without an offset, the hotline's local time.",
+    ),
+]
+Day = Annotated[date | None, AfterValidator(_day)]
 
 
 def parse_instant(value: str, field: str, tz: tzinfo) -> datetime:
     """An ISO-8601 instant from a query string; without an offset it is local (``tz``).
 
     A ``+`` left unencoded in a URL arrives as a space (``...T09:00 08:00``); it is read back.
+    The instant must lie in 2000-2100 with a whole-minute offset (``domain.commands``); the
+    refusal names ``field`` and never repeats the value.
     """
     text = value.strip()
     if len(text) > 19 and text[-6] == " ":
@@ -50,5 +123,12 @@ def parse_instant(value: str, field: str, tz: tzinfo) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise invalid_input(field, f"{value!r} is not an ISO-8601 instant") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+        raise invalid_input(
+            field, "not an ISO-8601 instant (e.g. 2026-10-12T09:00:00+08:00)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    try:
+        return sane_instant(parsed)
+    except PydanticCustomError as error:
+        raise invalid_input(field, error.message()) from None

@@ -8,15 +8,21 @@ Masking (personal data, REQUIREMENTS.md §8): ``phone`` keeps its first three an
 characters (``138****8000``); ``address`` is cut after the street (``城关镇幸福路***``);
 ID numbers keep their first and last four. Keys are recognised wherever they appear, so event
 details in a history are masked the same way.
+
+Times are shown in the hotline's zone with whole-minute offsets (RFC 3339). An instant outside
+2000-2100 - stored before commands were bounded, e.g. a promised arrival of
+9999-12-31T23:59:59-14:00 - is shown in UTC instead (its local zone there may have a
+local-mean-time offset such as +08:05:43), or as stored when even UTC cannot hold it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from domain.commands import EARLIEST, LATEST
 from projections.ticket_timeline import details_of
 
 PHONE_KEYS = frozenset({"phone", "mobile", "telephone"})
@@ -83,10 +89,32 @@ def personal(value: Any, path: str = "") -> tuple[Any, Any, list[str]]:
     return value, value, []
 
 
+def shown(value: datetime, tz: tzinfo) -> datetime:
+    """An aware instant as a response writes it: in ``tz``, or UTC when out of range.
+
+    Never raises: a far instant that not even UTC can hold (past 9999-12-31T23:59:59Z) keeps
+    its own offset when that is whole minutes, else is clamped to the last (first) instant.
+    """
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        offset = value.utcoffset() or timedelta(0)
+        if offset % timedelta(minutes=1) == timedelta(0):
+            return value.replace(tzinfo=timezone(offset))
+        if value.year > 1:
+            return datetime.max.replace(tzinfo=UTC)
+        return datetime.min.replace(tzinfo=UTC)
+    if not EARLIEST <= utc < LATEST:
+        return utc
+    there = utc.astimezone(tz)
+    offset = there.utcoffset() or timedelta(0)
+    return there if offset % timedelta(minutes=1) == timedelta(0) else utc
+
+
 def local(value: Any, tz: tzinfo) -> Any:
-    """Every aware datetime inside ``value`` converted to ``tz`` (the hotline's local time)."""
+    """Every aware datetime inside ``value`` as :func:`shown` writes it (the hotline's time)."""
     if isinstance(value, datetime):
-        return value.astimezone(tz) if value.tzinfo is not None else value
+        return shown(value, tz) if value.tzinfo is not None else value
     if isinstance(value, dict):
         return {k: local(v, tz) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -242,6 +270,7 @@ __all__ = [
     "mask_address",
     "mask_phone",
     "personal",
+    "shown",
     "ticket_outcome",
     "ticket_view",
 ]

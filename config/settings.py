@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     kafka_group: str = "casetrail.projector"
     log_json: bool = True
     log_level: str = "INFO"
+    max_body_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        description="largest HTTP request body accepted, in bytes (counted as it streams in, "
+        "with or without Content-Length); a larger one is refused with 413 payload_too_large",
+    )
 
     @property
     def backend(self) -> str:

@@ -4,20 +4,127 @@ Every command carries who asks (actor, role, department), through which channel,
 ``command_id`` (the same id twice has one effect), an optional ``expected_version`` (a stale one
 is refused, never merged) and an optional ``occurred_at`` (business time, e.g. a phone call
 logged twenty minutes later); without it the desk's clock gives the time.
+
+What a command may carry is bounded here, once, by a few reusable types (every text field of
+every command uses one of them, and the HTTP bodies are derived from these commands):
+
+| type | length | control characters | for |
+|---|---|---|---|
+| ``Name`` | 1-200 | none | names, departments, owners, crews, categories, milestones |
+| ``Ident`` | 1-200 | none | machine identifiers (command, correlation, group ids) |
+| ``Text`` | 1-4000 | newline and tab only | free text: content, reasons, results, answers |
+| ``OptionalNote`` | 0-4000 | newline and tab only | free text that may be empty (notes) |
+| ``Instant`` | 2000-01-01 to 2100-01-01 (UTC) | whole-minute UTC offset | every business instant |
+
+Names and texts are stripped of surrounding whitespace. NUL and the other control characters
+(and lone surrogates, which no database encoding can store) are refused because one such value
+stored in an event would be replayed into every view, for ever; a bounded length keeps one
+request from filling the log. Instants outside the range, or with an offset such as a local
+mean time's ``+08:05:43``, cannot be written back as RFC 3339 or converted safely.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from domain.base import Channel, Role
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+NAME_MAX = 200
+TEXT_MAX = 4000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+# C0 and C1 controls (Unicode category Cc) and lone surrogates; free text keeps tab and newline.
+_LINE_FORBIDDEN = "\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
+_TEXT_FORBIDDEN = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
+_LINE_BAD = re.compile(f"[{_LINE_FORBIDDEN}]")
+_TEXT_BAD = re.compile(f"[{_TEXT_FORBIDDEN}]")
+# The same rules as JSON Schema patterns, so /openapi.json tells clients (and fuzzers) what
+# is accepted: at least one non-blank character where one is required.
+LINE_PATTERN = f"^[^{_LINE_FORBIDDEN}]*$"
+TEXT_PATTERN = f"^[^{_TEXT_FORBIDDEN}]*$"
+FILLED_LINE_PATTERN = f"^[^{_LINE_FORBIDDEN}]*[^\\s{_LINE_FORBIDDEN}][^{_LINE_FORBIDDEN}]*$"
+FILLED_TEXT_PATTERN = f"^[^{_TEXT_FORBIDDEN}]*[^\\s{_TEXT_FORBIDDEN}][^{_TEXT_FORBIDDEN}]*$"
+
+
+def single_line(value: str) -> str:
+    """Refuse control characters (the value is never echoed: it may be anything)."""
+    if _LINE_BAD.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters (NUL, tab, newline, ...)"
+        )
+    return value
+
+
+def free_text(value: str) -> str:
+    """Refuse control characters other than newline and tab."""
+    if _TEXT_BAD.search(value):
+        raise PydanticCustomError(
+            "control_characters", "must not contain control characters other than newline and tab"
+        )
+    return value
+
+
+def sane_instant(value: datetime) -> datetime:
+    """An instant between 2000 and 2100 (UTC) with a whole-minute offset.
+
+    Raises ``PydanticCustomError`` (a ``ValueError``) whose message names the rule broken.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        raise PydanticCustomError("timezone_aware", "needs a UTC offset, e.g. +08:00")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last UTC datetime
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise PydanticCustomError(
+            "instant_out_of_range", "must lie between 2000-01-01 and 2100-01-01 (UTC)"
+        )
+    if offset % timedelta(minutes=1):
+        raise PydanticCustomError(
+            "offset_not_whole_minutes", "the UTC offset must be whole minutes, e.g. +08:00"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
+    AfterValidator(single_line),
+    Field(json_schema_extra={"pattern": FILLED_LINE_PATTERN}),
+]
+Ident = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=NAME_MAX),
+    AfterValidator(single_line),
+    Field(json_schema_extra={"pattern": LINE_PATTERN}),
+]
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX),
+    AfterValidator(free_text),
+    Field(json_schema_extra={"pattern": FILLED_TEXT_PATTERN}),
+]
+OptionalNote = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=TEXT_MAX),
+    AfterValidator(free_text),
+    Field(json_schema_extra={"pattern": TEXT_PATTERN}),
+]
+Instant = Annotated[
+    AwareDatetime,
+    AfterValidator(sane_instant),
+    Field(description="RFC 3339 with offset, 2000-01-01 to 2100-01-01, whole-minute offset"),
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")]
+Version = Annotated[int, Field(ge=1, le=1_000_000_000)]
 Kind = Literal[
     "complaint",
     "fault_repair",
@@ -44,11 +151,11 @@ class Command(BaseModel):
     role: Role
     department: Name
     channel: Channel = Channel.HOTLINE
-    command_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    expected_version: Annotated[int, Field(ge=1)] | None = None
-    occurred_at: AwareDatetime | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
+    command_id: Ident | None = None
+    expected_version: Version | None = None
+    occurred_at: Instant | None = None
+    correlation_id: Ident | None = None
+    causation_id: Ident | None = None
 
 
 class TicketCommand(Command):
@@ -67,9 +174,9 @@ class RegisterCustomer(Command):
     area: Area = "urban"
     voltage: Voltage = "lv_residential"
     station: Station = "station_1"
-    phone: Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")] | None = None
+    phone: Phone | None = None
     address: Text | None = None
-    group_id: str | None = None
+    group_id: Ident | None = None
 
 
 class AssignGrade(Command):
@@ -93,7 +200,7 @@ class ReceiveTicket(Command):
     kind: Kind
     customer_id: UUID | None = None
     customer_name: Name | None = None
-    phone: Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")] | None = None
+    phone: Phone | None = None
     address: Text | None = None
     category: Name
     content: Text
@@ -108,7 +215,7 @@ class ReceiveTicket(Command):
 
 class Verify(TicketCommand):
     action: Literal["verify"] = "verify"
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class Classify(TicketCommand):
@@ -134,14 +241,14 @@ class ResolveAtFirstContact(TicketCommand):
 class Reject(TicketCommand):
     action: Literal["reject"] = "reject"
     reason: Literal["duplicate", "not_ours", "invalid"]
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class Dispatch(TicketCommand):
     action: Literal["dispatch"] = "dispatch"
     to_department: Name | None = None  # None: the routing table decides
     owner: Name
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class Accept(TicketCommand):
@@ -197,7 +304,7 @@ class RecordCause(TicketCommand):
 class Reply(TicketCommand):
     action: Literal["reply"] = "reply"
     result: Text
-    measures: str = ""
+    measures: OptionalNote = ""
 
 
 class Answer(TicketCommand):
@@ -208,7 +315,7 @@ class Answer(TicketCommand):
 
 class Close(TicketCommand):
     action: Literal["close"] = "close"
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class Reopen(TicketCommand):
@@ -240,7 +347,7 @@ class RebindSla(TicketCommand):
 class DispatchCrew(TicketCommand):
     action: Literal["dispatch_crew"] = "dispatch_crew"
     crew: Name
-    promised_arrival_at: AwareDatetime
+    promised_arrival_at: Instant
 
 
 class RecordArrival(TicketCommand):
@@ -269,21 +376,21 @@ class Step(TicketCommand):
         "start_work",
     ]
     owner: Name
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class RecordTest(TicketCommand):
     action: Literal["record_test"] = "record_test"
     owner: Name
     result: Text
-    error_percent: float | None = None
+    error_percent: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)] | None = None
 
 
 class ProposeAdjustment(TicketCommand):
     action: Literal["propose_adjustment"] = "propose_adjustment"
     owner: Name
-    kwh: float
-    amount_yuan: float
+    kwh: Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+    amount_yuan: Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
 
 
 # --- SLA clock (issued by the SLA clock worker; idempotent) ------------------------
@@ -292,21 +399,21 @@ class ProposeAdjustment(TicketCommand):
 class RaiseSlaWarning(TicketCommand):
     action: Literal["raise_sla_warning"] = "raise_sla_warning"
     milestone: Name
-    cycle: Annotated[int, Field(ge=1)]
+    cycle: Annotated[int, Field(ge=1, le=1000)]
     threshold: Annotated[float, Field(gt=0, lt=1)]
 
 
 class RecordSlaBreach(TicketCommand):
     action: Literal["record_breach"] = "record_breach"
     milestone: Name
-    cycle: Annotated[int, Field(ge=1)]
+    cycle: Annotated[int, Field(ge=1, le=1000)]
 
 
 class EscalateSla(TicketCommand):
     action: Literal["escalate"] = "escalate"
     milestone: Name
-    cycle: Annotated[int, Field(ge=1)]
-    level: Annotated[int, Field(ge=1)]
+    cycle: Annotated[int, Field(ge=1, le=1000)]
+    level: Annotated[int, Field(ge=1, le=100)]
 
 
 # --- callbacks -------------------------------------------------------------------
@@ -316,21 +423,21 @@ class ScheduleCallback(Command):
     kind: Literal["post_service", "periodic"] = "post_service"
     ticket_id: UUID | None = None
     customer_id: UUID | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Instant | None = None
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
 
 
 class RecordCallbackAttempt(Command):
     callback_id: UUID
     outcome: Literal["no_answer", "busy", "wrong_number", "call_back_later"]
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class RecordCallbackOutcome(Command):
     callback_id: UUID
     satisfaction: Annotated[int, Field(ge=1, le=5)]
     satisfied: bool | None = None
-    comment: str = ""
+    comment: OptionalNote = ""
     follow_up: bool = False
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser
-from api.params import Limit, RuntimeDep
+from api.params import FilterValue, Limit, RuntimeDep
 from api.schemas import ERRORS, AccessPage
 from api.writes import as_json
 from domain.access import ACCESS_TOPIC, access_log_id, access_records
@@ -28,7 +28,7 @@ def access(
     user: CurrentUser,
     runtime: RuntimeDep,
     subject_id: UUID | None = None,
-    actor: str | None = None,
+    actor: FilterValue = None,
     limit: Limit = 200,
 ) -> JSONResponse:
     """Who saw whose personal data unmasked: reader, subject, fields, reason, when."""

@@ -7,7 +7,7 @@ events recorded up to that instant only (``source: replay``): exactly what was k
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser
 from api.errors import invalid_input
-from api.params import RuntimeDep, parse_instant
+from api.params import Day, InstantQuery, RuntimeDep, parse_instant
 from api.schemas import ERRORS, ReportOut
 from api.writes import as_json
 from projections.department_performance import DepartmentPerformance
@@ -30,9 +30,9 @@ MAX_DAYS = 366
 def departments(
     user: CurrentUser,
     runtime: RuntimeDep,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
-    as_of: str | None = None,
+    date_from: Annotated[Day, Query(alias="from")] = None,
+    date_to: Annotated[Day, Query(alias="to")] = None,
+    as_of: InstantQuery = None,
 ) -> JSONResponse:
     """Per department (and TOTAL): volumes, on-time rates, durations, satisfaction, backlog.
 

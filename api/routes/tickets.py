@@ -13,7 +13,15 @@ from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser
 from api.errors import ApiError
-from api.params import IdempotencyKey, IfMatch, Reason, Reveal, RuntimeDep, parse_instant
+from api.params import (
+    IdempotencyKey,
+    IfMatch,
+    InstantQuery,
+    Reason,
+    Reveal,
+    RuntimeDep,
+    parse_instant,
+)
 from api.present import history_rows, intake_outcome, ticket_outcome, ticket_view
 from api.privacy import guard
 from api.runtime import Runtime
@@ -139,7 +147,7 @@ def show(
     request: Request,
     user: CurrentUser,
     runtime: RuntimeDep,
-    as_of: str | None = None,
+    as_of: InstantQuery = None,
     reveal: Reveal = None,
     reason: Reason = "",
 ) -> JSONResponse:

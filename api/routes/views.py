@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import CurrentUser
-from api.params import Limit, Offset, RuntimeDep, parse_instant
+from api.params import FilterValue, InstantQuery, Limit, MinLevel, Offset, RuntimeDep, parse_instant
 from api.reads import Filter
 from api.runtime import Runtime
 from api.schemas import ERRORS, ViewPage
@@ -53,10 +53,10 @@ def _page(
 def worklists(
     user: CurrentUser,
     runtime: RuntimeDep,
-    department: str | None = None,
-    owner: str | None = None,
-    kind: str | None = None,
-    state: str | None = None,
+    department: FilterValue = None,
+    owner: FilterValue = None,
+    kind: FilterValue = None,
+    state: FilterValue = None,
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> JSONResponse:
@@ -85,11 +85,11 @@ def worklists(
 def sla_deadlines(
     user: CurrentUser,
     runtime: RuntimeDep,
-    state: str | None = None,
-    department: str | None = None,
-    due_before: str | None = None,
-    ticket_id: str | None = None,
-    milestone: str | None = None,
+    state: FilterValue = None,
+    department: FilterValue = None,
+    due_before: InstantQuery = None,
+    ticket_id: FilterValue = None,
+    milestone: FilterValue = None,
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> JSONResponse:
@@ -129,9 +129,9 @@ def sla_deadlines(
 def escalations(
     user: CurrentUser,
     runtime: RuntimeDep,
-    department: str | None = None,
-    min_level: int = 0,
-    milestone: str | None = None,
+    department: FilterValue = None,
+    min_level: MinLevel = 0,
+    milestone: FilterValue = None,
     limit: Limit = 200,
     offset: Offset = 0,
 ) -> JSONResponse:
