@@ -6,10 +6,20 @@ in through the desk, then times one lifecycle action after another on every tick
 thread, through the desk as the API calls it. Raw single-row commits (bench/intake.py's
 baseline) are measured in the same run, before and after, and the median is used.
 
+``--processes K[,K]`` also runs the actions from K worker processes (spawned, each with its own
+desks on the bench database, started together at a barrier): every round, each process takes
+in its n/K complaints (untimed), then the four actions are timed one after another, each on
+every ticket; raw single-row commits from K client processes are measured in the same rounds,
+before and after. Every action is also timed through a recorder without the ordering lock
+(``bench.common.UnorderedRecorder``: **not gap-free, for comparison only**), interleaved with
+the gap-free desk in an order that rotates from round to round; ``--repeat N`` rounds, medians
+reported. ``--processes-only`` skips the single-thread part.
+
     .venv/bin/python bench/actions.py             # 1,000 complaints, 4 actions each
     .venv/bin/python bench/actions.py -n 3000
+    .venv/bin/python bench/actions.py --processes 1,8 --processes-only --repeat 3
 
-Output: a rich table, then one ``figure: name=value unit`` line per figure.
+Output: rich tables, then one ``figure: name=value unit`` line per figure.
 """
 
 from __future__ import annotations
@@ -19,20 +29,43 @@ import os
 import random
 import sys
 import time
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
-sys.path.append(str(_HERE))  # after the root: bench/projections.py must not shadow projections
 
-import intake as bench  # noqa: E402
+import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench import intake as ib  # noqa: E402
+from bench.common import (  # noqa: E402
+    GAP_FREE,
+    RAW,
+    RAW_PG_TABLE,
+    UNORDERED,
+    VARIANT_LABELS,
+    DeskRecipe,
+    DeskWorker,
+    Figures,
+    Run,
+    load_average_note,
+    make_desk,
+    median_run,
+    parse_counts,
+    process_table,
+    rotated,
+    run_rounds,
+    summarise_processes,
+    variant_envs,
+)
 from config.settings import Settings  # noqa: E402
 from domain import commands as c  # noqa: E402
+from domain.desk import Desk  # noqa: E402
 
 ACTIONS: list[tuple[str, dict[str, Any]]] = [
     ("verify", {}),
@@ -42,56 +75,68 @@ ACTIONS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("CASETRAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
-        help="server URL without database",
-    )
-    parser.add_argument("-n", type=int, default=1000, help="complaints (each gets every action)")
-    parser.add_argument("--raw-n", type=int, default=3000, help="raw commits per baseline run")
-    parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args()
-    console = Console()
-    rng = random.Random(args.seed)
-    with bench.fresh_pg_database(args.pg_url, keep=False) as name:
-        url = f"{args.pg_url.rstrip('/')}/{name}"
-        desk = bench.make_desk(Settings(database_url=url).eventsourcing_env())
-        customers = bench.register_customers(desk, 200, rng)
-        rows = bench.intake_fields(rng, customers, args.n, 0.0, True)
-        for row in rows:
-            row["kind"], row["category"] = "complaint", "service_attitude"
-        outcomes = [desk.handle(cmd) for cmd in bench.build_commands(rows)]
-        with bench.psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(bench.RAW_PG_TABLE)
-        raw = [bench.raw_pg(url, args.raw_n, 1)]
-        runs: dict[str, bench.Run] = {}
-        for action, fields in ACTIONS:
-            commands = [
-                c.parse_action(action, {**bench.AGENT, "ticket_id": o.id, **fields})
-                for o in outcomes
-            ]
-            lats: list[float] = []
-            unchanged = 0
-            cpu, started = time.process_time(), time.perf_counter()
-            for cmd in commands:
-                t0 = time.perf_counter()
-                unchanged += not desk.handle(cmd).changed
-                lats.append(time.perf_counter() - t0)
-            if unchanged:  # every action must record something, or the figure means nothing
-                raise SystemExit(f"{action}: {unchanged} commands recorded nothing")
-            runs[action] = bench.Run(
-                ops=len(commands),
-                events=len(commands),
-                seconds=time.perf_counter() - started,
-                latencies=lats,
-                cpu_seconds=time.process_time() - cpu,
-            )
-        raw.append(bench.raw_pg(url, args.raw_n, 1))
-        desk.close()
-    baseline = bench.median_run(raw)
-    figures = bench.Figures()
+def complaints(
+    rng: random.Random, customers: Sequence[uuid.UUID], count: int
+) -> list[c.ReceiveTicket]:
+    """``count`` complaints about service attitude (every action applies to them)."""
+    rows = ib.intake_fields(rng, customers, count, 0.0, True)
+    for row in rows:
+        row["kind"], row["category"] = "complaint", "service_attitude"
+    return ib.build_commands(rows)
+
+
+def action_commands(action: str, tickets: Sequence[uuid.UUID]) -> list[c.TicketCommand]:
+    fields = dict(ACTIONS)[action]
+    return [c.parse_action(action, {**ib.AGENT, "ticket_id": t, **fields}) for t in tickets]
+
+
+def acting(desk: Desk) -> Callable[[c.TicketCommand], int]:
+    """The per-command function: the events recorded; an action that records none is an error
+    (the figure would then mean nothing)."""
+
+    def work(cmd: c.TicketCommand) -> int:
+        out = desk.handle(cmd)
+        if not out.changed:
+            raise RuntimeError(f"{cmd.action} on {out.id} recorded nothing")
+        return len(out.events)
+
+    return work
+
+
+# ---------------------------------------------------------------------------- one thread
+
+
+def single_thread(args: argparse.Namespace, url: str, rng: random.Random) -> dict[str, Any]:
+    """Every action on every ticket, one thread, one desk; raw commits before and after."""
+    desk = make_desk(Settings(database_url=url).eventsourcing_env())
+    customers = ib.register_customers(desk, 200, rng)
+    outcomes = [desk.handle(cmd) for cmd in complaints(rng, customers, args.n)]
+    raw = [ib.raw_pg(url, args.raw_n, 1)]
+    runs: dict[str, Run] = {}
+    work = acting(desk)
+    for action, _fields in ACTIONS:
+        commands = action_commands(action, [o.id for o in outcomes])
+        lats: list[float] = []
+        events = 0
+        cpu, started = time.process_time(), time.perf_counter()
+        for cmd in commands:
+            t0 = time.perf_counter()
+            events += work(cmd)
+            lats.append(time.perf_counter() - t0)
+        runs[action] = Run(
+            ops=len(commands),
+            events=events,
+            seconds=time.perf_counter() - started,
+            latencies=lats,
+            cpu_seconds=time.process_time() - cpu,
+        )
+    raw.append(ib.raw_pg(url, args.raw_n, 1))
+    desk.close()
+    return {"raw": median_run(raw), "runs": runs}
+
+
+def single_thread_report(console: Console, figures: Figures, result: dict[str, Any]) -> None:
+    baseline: Run = result["raw"]
     table = Table(title="ticket actions on PostgreSQL, one thread, vs raw single-row commits")
     for column in ("what", "ops/s", "p50 / p99 ms", "client CPU µs/op", "× raw"):
         table.add_column(column, justify="right" if column != "what" else "left")
@@ -103,7 +148,7 @@ def main() -> int:
         "1.00",
     )
     figures.add("raw_pg_commits_per_s", baseline.rate, "ops/s")
-    for action, run in runs.items():
+    for action, run in result["runs"].items():
         ratio = run.rate / baseline.rate if baseline.rate else 0.0
         table.add_row(
             action,
@@ -117,8 +162,137 @@ def main() -> int:
         figures.add(f"{action}_cpu", run.cpu_us_per_op, "us/op")
         figures.add(f"{action}_ratio", ratio, "x_raw")
     console.print(table)
-    for key, (value, unit) in figures.values.items():
-        print(f"figure: {key}={value:.4g} {unit}")
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+class ActionsProcess(DeskRecipe):
+    """A bench process acting on tickets (``task`` = (desk variant, action))."""
+
+    def __call__(self, index: int, processes: int) -> ActionsWorker:
+        return ActionsWorker(self, index)
+
+
+class ActionsWorker(DeskWorker):
+    """Each round's tickets are the process's own, taken in before the first action (untimed)."""
+
+    def __init__(self, recipe: ActionsProcess, index: int) -> None:
+        super().__init__(recipe, index)
+        self.tickets: dict[str, list[uuid.UUID]] = {}
+
+    def prepare(self, task: Any, count: int) -> tuple[Callable[[Any], int], Sequence[Any]]:
+        if task not in PROCESS_TASKS:
+            return super().prepare(task, count)
+        variant, action = task
+        desk = self.desks[variant]
+        if action == ACTIONS[0][0]:
+            intakes = complaints(self.rng, self.customers, count)
+            self.tickets[variant] = [desk.handle(cmd).id for cmd in intakes]
+        return acting(desk), action_commands(action, self.tickets[variant])
+
+
+PROCESS_TASKS = [(variant, action) for action, _ in ACTIONS for variant in (GAP_FREE, UNORDERED)]
+
+
+def processes(
+    args: argparse.Namespace, url: str, rng: random.Random, say: Callable[[str], None]
+) -> dict[tuple[int, Any], list[Run]]:
+    """Every round: raw commits, the four actions (gap-free and unordered), raw commits."""
+    envs = variant_envs(url, {})
+    customers = ib.customers_for(envs[GAP_FREE], 200, rng)
+    recipe = ActionsProcess(url, envs, customers, args.seed)
+
+    def plan(r: int) -> list[tuple[Any, int]]:
+        variants = rotated([GAP_FREE, UNORDERED], r)
+        acts = [((v, action), args.n) for action, _ in ACTIONS for v in variants]
+        return [(RAW, args.raw_n), *acts, (RAW, args.raw_n)]
+
+    return run_rounds(recipe, args.processes, args.repeat, plan, say)
+
+
+def processes_report(
+    console: Console,
+    figures: Figures,
+    runs: dict[tuple[int, Any], list[Run]],
+    counts: Sequence[int],
+) -> None:
+    measures = []
+    for action, _ in ACTIONS:
+        measures.append(((GAP_FREE, action), f"{action}, {VARIANT_LABELS[GAP_FREE]}", action))
+        label = f"{action}, {VARIANT_LABELS[UNORDERED]}"
+        measures.append(((UNORDERED, action), label, f"unordered_{action}"))
+    rows: list[tuple[str, ...]] = []
+    for k in counts:
+        part, medians = summarise_processes(figures, runs, k, measures)
+        rows.extend(part)
+        for action, _ in ACTIONS:
+            gap_free, unordered = medians[(GAP_FREE, action)], medians[(UNORDERED, action)]
+            figures.add(
+                f"{action}_vs_unordered_proc{k}", gap_free.rate / unordered.rate, "x_unordered"
+            )
+    title = (
+        "ticket actions from K processes (each its own desk) vs raw commits from K client "
+        "processes, same rounds"
+    )
+    console.print(process_table(title, rows))
+
+
+# ---------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("CASETRAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
+        help="server URL without database",
+    )
+    parser.add_argument("-n", type=int, default=1000, help="complaints (each gets every action)")
+    parser.add_argument("--raw-n", type=int, default=3000, help="raw commits per baseline run")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--processes",
+        default="",
+        metavar="K[,K...]",
+        help="also run the actions from K processes, each with its own desks (e.g. 1,8)",
+    )
+    parser.add_argument(
+        "--processes-only", action="store_true", help="with --processes: skip the single thread"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the process measurements (median)"
+    )
+    args = parser.parse_args()
+    args.processes = parse_counts(parser, args.processes, "--processes")
+    args.repeat = max(1, args.repeat)
+    if args.processes_only and not args.processes:
+        parser.error("--processes-only needs --processes K")
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    figures = Figures()
+    notes = [load_average_note(figures, "at start")]
+    started = time.perf_counter()
+    rng = random.Random(args.seed)
+    single: dict[str, Any] | None = None
+    proc_runs: dict[tuple[int, Any], list[Run]] = {}
+    with ib.fresh_pg_database(args.pg_url, keep=False) as name:
+        url = f"{args.pg_url.rstrip('/')}/{name}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(RAW_PG_TABLE)
+        if not args.processes_only:
+            single = single_thread(args, url, rng)
+        if args.processes:
+            proc_runs = processes(args, url, rng, lambda text: console.print(f"[dim]… {text}"))
+    if single is not None:
+        single_thread_report(console, figures, single)
+    if proc_runs:
+        processes_report(console, figures, proc_runs, args.processes)
+    figures.add("bench_wall_s", time.perf_counter() - started, "s")
+    notes.append(load_average_note(figures, "at end"))
+    for note in notes:
+        if note:
+            console.print(f"[dim]{note}[/dim]")
+    figures.print_lines()
     return 0
 
 

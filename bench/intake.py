@@ -31,6 +31,15 @@ Run from the repository root: ``.venv/bin/python bench/intake.py`` (``--help`` f
 single-thread PostgreSQL intake under a few eventsourcing knobs and command shapes, interleaved
 in small batches with a raw baseline (robust against other work on the machine).
 ``--repeat N`` repeats every measurement (raw and intake interleaved) and reports the median.
+``--processes K[,K]`` also measures intake from K worker processes (spawned, each with its own
+desks on the bench database, started together at a barrier, each doing n/K intakes): threads
+share one desk and the GIL (an intake costs ~300 µs of Python CPU), so an 8-thread figure
+measures the GIL, 8 processes the database. Next to it, in the same rounds (interleaved, order
+rotating): raw single-row commits from K client processes, and intake through a recorder
+without the ordering lock (``bench.common.UnorderedRecorder``: **not gap-free, for comparison
+only**), so the reader sees what the guarantee costs; also raw one-statement commits with the
+insert function's NOTIFY, with and without its ordering lock (the ceilings these two set, no
+Python in the way). ``--processes-only`` skips the rest.
 The "client CPU µs/op" column is this process's CPU time per operation: it is what bounds
 threads sharing one desk (the GIL), and it is steadier than wall time on a busy machine.
 """
@@ -71,6 +80,34 @@ from psycopg import sql  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.common import (  # noqa: E402
+    GAP_FREE,
+    RAW,
+    RAW_LOCKED,
+    RAW_NOTIFY,
+    RAW_PG_INSERT,
+    RAW_PG_TABLE,
+    RAW_STATE_BYTES,
+    RAW_TOPIC,
+    UNORDERED,
+    VARIANT_LABELS,
+    DeskRecipe,
+    DeskWorker,
+    Figures,
+    Run,
+    load_average_note,
+    make_desk,
+    median_run,
+    merge_runs,
+    parse_counts,
+    process_table,
+    raw_writer,
+    record_run,
+    rotated,
+    run_rounds,
+    summarise_processes,
+    variant_envs,
+)
 from config.bootstrap import system_clock  # noqa: E402
 from config.catalogue import load_catalogue  # noqa: E402
 from config.org_loader import load_directory  # noqa: E402
@@ -103,56 +140,9 @@ CATEGORIES = {
 PRIORITIES = [("normal", 0.7), ("high", 0.2), ("urgent", 0.07), ("low", 0.03)]
 CHANNELS = [Channel.HOTLINE, Channel.HOTLINE, Channel.HOTLINE, Channel.ONLINE, Channel.APP]
 CONTENT = "营业厅工作人员态度恶劣，要求道歉并说明处理结果。客户称近一个月多次停电，影响生产经营。"
-RAW_TOPIC = "domain.complaint:Complaint.ComplaintReceived"
-RAW_STATE_BYTES = 430  # + 16 B uuid + ~45 B topic + 4 B version + 8 B id ~= 500 B per row
 
 
 # ------------------------------------------------------------------------------------ results
-
-
-@dataclass
-class Figures:
-    """Figures in insertion order: name -> (value, unit)."""
-
-    values: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-    def add(self, name: str, value: float, unit: str) -> float:
-        self.values[name] = (value, unit)
-        return value
-
-    def get(self, name: str) -> float | None:
-        item = self.values.get(name)
-        return item[0] if item else None
-
-
-@dataclass
-class Run:
-    """One timed run: how many operations, how long, each operation's latency."""
-
-    ops: int
-    events: int
-    seconds: float
-    latencies: list[float]
-    cpu_seconds: float = 0.0  # this process's CPU time (all threads) during the run
-
-    @property
-    def cpu_us_per_op(self) -> float:
-        return self.cpu_seconds / self.ops * 1e6 if self.ops else 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.ops / self.seconds if self.seconds else 0.0
-
-    @property
-    def event_rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
-
-    def pct_ms(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        k = max(0, min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1))
-        return ordered[k] * 1000.0
 
 
 def run_threads(
@@ -215,23 +205,6 @@ def run_threads(
         latencies=[x for part in lats for x in part],
         cpu_seconds=cpu,
     )
-
-
-def merge_runs(runs: Sequence[Run]) -> Run:
-    """Batches of one measurement, summed (their wall times add up: they ran one after another)."""
-    return Run(
-        ops=sum(r.ops for r in runs),
-        events=sum(r.events for r in runs),
-        seconds=sum(r.seconds for r in runs),
-        latencies=[x for r in runs for x in r.latencies],
-        cpu_seconds=sum(r.cpu_seconds for r in runs),
-    )
-
-
-def median_run(runs: Sequence[Run]) -> Run:
-    """The run with the median rate (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda r: r.rate)
-    return ordered[(len(ordered) - 1) // 2]
 
 
 # ------------------------------------------------------------------------------ workload
@@ -317,6 +290,15 @@ def intake_fields(
     return rows
 
 
+def customers_for(env: dict[str, str], count: int, rng: random.Random) -> list[uuid.UUID]:
+    """Register ``count`` customers through a desk of their own (closed again)."""
+    desk = make_desk(env)
+    try:
+        return register_customers(desk, count, rng)
+    finally:
+        desk.close()
+
+
 def build_commands(rows: Sequence[dict[str, Any]]) -> list[c.ReceiveTicket]:
     return [c.ReceiveTicket(**row) for row in rows]
 
@@ -343,10 +325,6 @@ def warm(desk: Desk, customers: Sequence[uuid.UUID], commands: Sequence[c.Receiv
         desk.handle(cmd)
 
 
-def make_desk(env: dict[str, str]) -> Desk:
-    return Desk(catalogue=load_catalogue(), directory=load_directory(), clock=system_clock, env=env)
-
-
 # ------------------------------------------------------------------------------- postgres
 
 
@@ -367,37 +345,14 @@ def fresh_pg_database(server_url: str, keep: bool) -> Iterator[str]:
                 )
 
 
-RAW_PG_TABLE = """
-CREATE TABLE raw_events (
-    id bigserial PRIMARY KEY,
-    originator_id uuid NOT NULL,
-    version int NOT NULL,
-    topic text NOT NULL,
-    state bytea NOT NULL,
-    UNIQUE (originator_id, version)
-)
-"""
-RAW_PG_INSERT = (
-    "INSERT INTO raw_events (originator_id, version, topic, state) VALUES (%s, %s, %s, %s)"
-)
-
-
 def raw_pg(db_url: str, rows: int, threads: int) -> Run:
     """One ~500-byte INSERT per transaction, each thread with its own connection."""
-    state = os.urandom(RAW_STATE_BYTES)
     conns: dict[int, psycopg.Connection[Any]] = {}
 
     def make_worker(i: int) -> Callable[[Any], int]:
         conn = psycopg.connect(db_url, autocommit=False)
         conns[i] = conn
-        cur = conn.cursor()
-
-        def work(_: Any) -> int:
-            cur.execute(RAW_PG_INSERT, (uuid.uuid4(), 1, RAW_TOPIC, state), prepare=True)
-            conn.commit()
-            return 1
-
-        return work
+        return raw_writer(conn)
 
     def finish(i: int) -> None:
         conn = conns.get(i)
@@ -622,6 +577,31 @@ class NoSaveDesk(Desk):
 
 
 @dataclass
+class IntakeProcess(DeskRecipe):
+    """A bench process taking intakes (``task`` = the desk variant)."""
+
+    new_caller_share: float
+    command_id: bool
+
+    def __call__(self, index: int, processes: int) -> IntakeWorker:
+        return IntakeWorker(self, index)
+
+
+class IntakeWorker(DeskWorker):
+    """Each round's intakes are drawn (and validated) before the start line."""
+
+    def __init__(self, recipe: IntakeProcess, index: int) -> None:
+        super().__init__(recipe, index)
+        self.shape = (recipe.new_caller_share, recipe.command_id)
+
+    def prepare(self, task: Any, count: int) -> tuple[Callable[[Any], int], Sequence[Any]]:
+        if task not in self.desks:
+            return super().prepare(task, count)
+        rows = intake_fields(self.rng, self.customers, count, *self.shape)
+        return intake_worker(self.desks[task]), build_commands(rows)
+
+
+@dataclass
 class Options:
     pg_url: str
     n: int
@@ -640,6 +620,8 @@ class Options:
     no_sqlite: bool
     keep_db: bool
     json_path: Path | None
+    processes: list[int] = field(default_factory=list)
+    processes_only: bool = False
 
 
 class Bench:
@@ -649,6 +631,7 @@ class Bench:
         self.figs = Figures()
         self.rng = random.Random(opts.seed)
         self.rows: list[tuple[str, str, str, str, str, str, str, str]] = []
+        self.proc_rows: list[tuple[str, ...]] = []
         self.profile: dict[str, Any] | None = None
         self.notes: list[str] = []
 
@@ -666,29 +649,8 @@ class Bench:
     def record(
         self, backend: str, what: str, threads: int, run: Run, base: float | None, prefix: str
     ) -> None:
-        f = self.figs
-        rate = f.add(f"{prefix}_per_s_t{threads}", run.rate, "ops/s")
-        if run.events != run.ops:
-            f.add(f"{prefix}_events_per_s_t{threads}", run.event_rate, "events/s")
-        f.add(f"{prefix}_p50_t{threads}", run.pct_ms(0.50), "ms")
-        f.add(f"{prefix}_p99_t{threads}", run.pct_ms(0.99), "ms")
-        f.add(f"{prefix}_cpu_t{threads}", run.cpu_us_per_op, "us/op")
-        ratio = ""
-        if base:
-            f.add(f"{prefix}_ratio_t{threads}", rate / base, "x_raw")
-            ratio = f"{rate / base:.2f}×"
-        self.rows.append(
-            (
-                backend,
-                what,
-                str(threads),
-                f"{run.rate:,.0f}",
-                f"{run.event_rate:,.0f}" if run.events != run.ops else "",
-                f"{run.pct_ms(0.5):.2f} / {run.pct_ms(0.99):.2f}",
-                f"{run.cpu_us_per_op:,.0f}",
-                ratio,
-            )
-        )
+        cells = record_run(self.figs, prefix, f"t{threads}", run, base)
+        self.rows.append((backend, what, str(threads), *cells))
 
     # ---------------------------------------------------------------- in memory
 
@@ -782,6 +744,10 @@ class Bench:
                 f"PostgreSQL {version[0] if version else '?'}, "
                 f"synchronous_commit={sync[0] if sync else '?'}"
             )
+            if o.processes:
+                self.pg_processes(db_url)
+            if o.processes_only:
+                return
             settings = Settings(database_url=db_url)
             env = {**settings.eventsourcing_env(), **o.es_env}
             pool_max = int(env["POSTGRES_POOL_SIZE"]) + int(env["POSTGRES_MAX_OVERFLOW"])
@@ -931,6 +897,59 @@ class Bench:
             run = merge_runs(runs[slug])
             self.record("pg variant", label, 1, run, raw.rate, f"pg_variant_{slug}")
 
+    def pg_processes(self, db_url: str) -> None:
+        """Intake from K processes, each with its own desks, next to raw commits from K clients.
+
+        Per round and per K: raw single-row commits, gap-free intake (the desk as configured)
+        and intake through :class:`bench.common.UnorderedRecorder` (no ordering lock: not
+        gap-free, for comparison only), in an order that rotates from round to round. Also raw
+        commits shaped as the insert function (+ NOTIFY, + NOTIFY and ordering lock): the
+        ceilings serialised commits set, with no Python in the way.
+        """
+        o = self.o
+        envs = variant_envs(db_url, o.es_env)
+        self.notes.append(
+            "processes: every bench process has its own desks (pool 1 + 1 connections each, "
+            "one thread drives them) and its own raw connections; p50/p99 over every operation "
+            "of every process; client CPU is the sum over the processes"
+        )
+        self.say(f"registering {o.customers} customers for the process bench")
+        customers = customers_for(envs[GAP_FREE], o.customers, self.rng)
+        recipe = IntakeProcess(db_url, envs, customers, o.seed, o.new_caller_share, o.command_id)
+        steps = {
+            RAW: o.raw_n,
+            RAW_NOTIFY: o.raw_n,
+            RAW_LOCKED: o.raw_n,
+            GAP_FREE: o.n,
+            UNORDERED: o.n,
+        }
+        runs = run_rounds(
+            recipe,
+            o.processes,
+            o.repeat,
+            lambda r: [(task, steps[task]) for task in rotated(list(steps), r)],
+            self.say,
+        )
+        measures = [
+            (RAW_NOTIFY, VARIANT_LABELS[RAW_NOTIFY], "raw_pg_notify_commits"),
+            (RAW_LOCKED, VARIANT_LABELS[RAW_LOCKED], "raw_pg_locked_commits"),
+            (GAP_FREE, f"casetrail intake, {VARIANT_LABELS[GAP_FREE]}", "pg_intake"),
+            (UNORDERED, f"casetrail intake, {VARIANT_LABELS[UNORDERED]}", "pg_unordered_intake"),
+        ]
+        for k in o.processes:
+            rows, medians = summarise_processes(self.figs, runs, k, measures)
+            self.proc_rows.extend(rows)
+            self.figs.add(
+                f"pg_intake_vs_unordered_proc{k}",
+                medians[GAP_FREE].rate / medians[UNORDERED].rate,
+                "x_unordered",
+            )
+            self.figs.add(
+                f"raw_pg_locked_vs_notify_proc{k}",
+                medians[RAW_LOCKED].rate / medians[RAW_NOTIFY].rate,
+                "x_notify",
+            )
+
     # ----------------------------------------------------------------------- sqlite
 
     def sqlite(self) -> None:
@@ -979,29 +998,19 @@ class Bench:
     def run(self) -> None:
         started = time.perf_counter()
         self.load_note("at start")
-        self.in_memory()
+        if not self.o.processes_only:
+            self.in_memory()
         if not self.o.no_pg:
             self.postgres()
-        if not self.o.no_sqlite:
+        if not self.o.no_sqlite and not self.o.processes_only:
             self.sqlite()
         self.figs.add("bench_wall_s", time.perf_counter() - started, "s")
         self.load_note("at end")
 
     def load_note(self, when: str) -> None:
-        """Other work on this machine skews every figure: say how busy it was."""
-        try:
-            one, five, _ = os.getloadavg()
-        except OSError:
-            return
-        cpus = os.cpu_count() or 1
-        self.figs.add(f"load_avg_1min_{when.split()[-1]}", one, "load")
-        note = f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min) on {cpus} CPUs"
-        if one > 0.5:
-            note += (
-                " — other work is running: every figure (and every ratio, since the baseline"
-                " suffers differently) is unreliable; rerun on a quiet machine or with --repeat 3"
-            )
-        self.notes.append(note)
+        note = load_average_note(self.figs, when)
+        if note:
+            self.notes.append(note)
 
     def report(self) -> None:
         con = self.console
@@ -1019,7 +1028,16 @@ class Bench:
             table.add_column(col, justify=just, min_width=30 if col == "what" else None)  # type: ignore[arg-type]
         for row in self.rows:
             table.add_row(*row)
-        con.print(table)
+        if self.rows:
+            con.print(table)
+        if self.proc_rows:
+            con.print(
+                process_table(
+                    "casetrail intake from K processes (each its own desk) vs raw commits "
+                    "from K client processes, same rounds",
+                    self.proc_rows,
+                )
+            )
 
         f = self.figs
         where = Table(title="where one intake's time goes (single thread)")
@@ -1045,7 +1063,8 @@ class Bench:
         for label, value in parts:
             if value is not None:
                 where.add_row(label, f"{value:,.0f}")
-        con.print(where)
+        if where.row_count:
+            con.print(where)
         for name, unit in (
             ("pg_statements_per_intake", "SQL statements (round trips) per intake"),
             ("pg_selects_per_intake", "of which SELECTs"),
@@ -1095,9 +1114,7 @@ class Bench:
             )
         for note in self.notes:
             con.print(f"[dim]{note}[/dim]")
-        # Machine-greppable lines, on stdout whatever rich decides about the terminal.
-        for name, (value, unit) in f.values.items():
-            print(f"figure: {name}={value:.4g} {unit}")
+        f.print_lines()
 
     def write_json(self, path: Path) -> None:
         doc = {
@@ -1176,6 +1193,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         metavar="KEY=VALUE",
         help="override an eventsourcing setting on every desk (repeatable)",
     )
+    p.add_argument(
+        "--processes",
+        default="",
+        metavar="K[,K...]",
+        help="also measure PostgreSQL intake from K processes (spawned, each with its own "
+        "desks, started together), next to raw commits from K client processes and to intake "
+        "without the ordering lock (not gap-free, for comparison only); e.g. 1,8",
+    )
+    p.add_argument(
+        "--processes-only",
+        action="store_true",
+        help="with --processes: skip in memory, PostgreSQL threads and SQLite",
+    )
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
@@ -1192,6 +1222,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     threads = [t for t in threads if t > 1]
     if a.n < 10 or a.raw_n < 10:
         p.error("--n and --raw-n must be at least 10")
+    processes = parse_counts(p, a.processes, "--processes")
+    if a.processes_only and not processes:
+        p.error("--processes-only needs --processes K")
     return Options(
         pg_url=a.pg_url,
         n=a.n,
@@ -1210,6 +1243,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         no_sqlite=a.no_sqlite,
         keep_db=a.keep_db,
         json_path=a.json,
+        processes=processes,
+        processes_only=a.processes_only,
     )
 
 

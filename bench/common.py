@@ -1,0 +1,560 @@
+"""What the PostgreSQL write benches share: runs and figures, the raw baseline, bench processes.
+
+* :class:`Run`, :class:`Figures`, :func:`median_run`: one timed measurement, and the
+  ``figure: name=value unit`` lines every bench prints;
+* the raw baseline: one ~500-byte INSERT per transaction into a table shaped like an event
+  table (:data:`RAW_PG_TABLE`, :func:`raw_writer`), in threads (bench/intake.py ``raw_pg``) or
+  in processes;
+* :class:`ProcessPool`: K worker processes (``spawn``), each with its own desks and its own raw
+  connection on one bench database, set up once and then driven round by round: every round,
+  each process prepares its share of the work untimed, all start together (a barrier), each
+  times every operation; the round's wall time runs from the first start to the last finish.
+  Threads share one desk and the GIL (an intake costs ~300 µs of Python CPU), so with threads an
+  8-writer figure measures the GIL; processes measure the database;
+* :class:`UnorderedRecorder`: casetrail's insert **without its ordering lock** — not gap-free,
+  for comparison only, so that a bench can show what the guarantee costs. Never product code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import multiprocessing
+import os
+import random
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+from psycopg.sql import SQL, Composed, Identifier
+from rich.table import Table
+
+from config.bootstrap import schema_lock, system_clock
+from config.catalogue import load_catalogue
+from config.org_loader import load_directory
+from config.pg_recorder import ArrayInsertRecorder
+from config.settings import Settings
+from domain.desk import Desk
+
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclass
+class Figures:
+    """Figures in insertion order: name -> (value, unit)."""
+
+    values: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, unit: str) -> float:
+        self.values[name] = (value, unit)
+        return value
+
+    def get(self, name: str) -> float | None:
+        item = self.values.get(name)
+        return item[0] if item else None
+
+    def print_lines(self) -> None:
+        """Machine-greppable lines, on stdout whatever rich decides about the terminal."""
+        for name, (value, unit) in self.values.items():
+            print(f"figure: {name}={value:.4g} {unit}")
+
+
+@dataclass
+class Run:
+    """One timed run: how many operations, how long, each operation's latency."""
+
+    ops: int
+    events: int
+    seconds: float
+    latencies: list[float]
+    cpu_seconds: float = 0.0  # client CPU time (all threads, or all processes) during the run
+
+    @property
+    def cpu_us_per_op(self) -> float:
+        return self.cpu_seconds / self.ops * 1e6 if self.ops else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    @property
+    def event_rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def pct_ms(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        k = max(0, min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1))
+        return ordered[k] * 1000.0
+
+
+def merge_runs(runs: Sequence[Run]) -> Run:
+    """Batches of one measurement, summed (their wall times add up: they ran one after another)."""
+    return Run(
+        ops=sum(r.ops for r in runs),
+        events=sum(r.events for r in runs),
+        seconds=sum(r.seconds for r in runs),
+        latencies=[x for r in runs for x in r.latencies],
+        cpu_seconds=sum(r.cpu_seconds for r in runs),
+    )
+
+
+def median_run(runs: Sequence[Run]) -> Run:
+    """The run with the median rate (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r.rate)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def record_run(
+    figs: Figures, prefix: str, suffix: str, run: Run, base: float | None
+) -> tuple[str, str, str, str, str]:
+    """Add a run's figures (``{prefix}_per_s_{suffix}``, ...); return its table cells.
+
+    The cells: ops/s, events/s (blank when one event per op), p50 / p99 ms, client CPU µs/op,
+    and the ratio to ``base`` (ops/s of raw commits with as many clients), blank without one.
+    """
+    rate = figs.add(f"{prefix}_per_s_{suffix}", run.rate, "ops/s")
+    if run.events != run.ops:
+        figs.add(f"{prefix}_events_per_s_{suffix}", run.event_rate, "events/s")
+    figs.add(f"{prefix}_p50_{suffix}", run.pct_ms(0.50), "ms")
+    figs.add(f"{prefix}_p99_{suffix}", run.pct_ms(0.99), "ms")
+    figs.add(f"{prefix}_cpu_{suffix}", run.cpu_us_per_op, "us/op")
+    ratio = ""
+    if base:
+        figs.add(f"{prefix}_ratio_{suffix}", rate / base, "x_raw")
+        ratio = f"{rate / base:.2f}×"
+    return (
+        f"{run.rate:,.0f}",
+        f"{run.event_rate:,.0f}" if run.events != run.ops else "",
+        f"{run.pct_ms(0.5):.2f} / {run.pct_ms(0.99):.2f}",
+        f"{run.cpu_us_per_op:,.0f}",
+        ratio,
+    )
+
+
+RUN_COLUMNS = ("ops/s", "events/s", "p50 / p99 ms", "client CPU µs/op", "× raw (same clients)")
+
+
+def load_average_note(figs: Figures, when: str) -> str | None:
+    """Other work on this machine skews every figure: say how busy it was (``when``: "at X")."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return None
+    cpus = os.cpu_count() or 1
+    figs.add(f"load_avg_1min_{when.split()[-1]}", one, "load")
+    note = f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min) on {cpus} CPUs"
+    if one > 0.5:
+        note += (
+            " — other work is running: every figure (and every ratio, since the baseline"
+            " suffers differently) is unreliable; rerun on a quiet machine or with --repeat 3"
+        )
+    return note
+
+
+# ------------------------------------------------------------------------------ raw baseline
+
+RAW_TOPIC = "domain.complaint:Complaint.ComplaintReceived"
+RAW_STATE_BYTES = 430  # + 16 B uuid + ~45 B topic + 4 B version + 8 B id ~= 500 B per row
+RAW_PG_TABLE = """
+CREATE TABLE raw_events (
+    id bigserial PRIMARY KEY,
+    originator_id uuid NOT NULL,
+    version int NOT NULL,
+    topic text NOT NULL,
+    state bytea NOT NULL,
+    UNIQUE (originator_id, version)
+)
+"""
+RAW_PG_INSERT = (
+    "INSERT INTO raw_events (originator_id, version, topic, state) VALUES (%s, %s, %s, %s)"
+)
+# The same row in one statement (sent in autocommit mode: one round trip, as casetrail's insert
+# function is called) that also does what that function does around its insert: a NOTIFY
+# (PostgreSQL serialises the commits of notifying transactions with one lock for the whole
+# cluster, held until the commit is flushed), and for the second, first a transaction-level
+# advisory lock all such writers share, held as long, as the events table's ordering lock is.
+# With no Python in the way, they show the ceilings these set on commits per second, and what
+# the ordering lock adds to NOTIFY's.
+RAW_PG_INSERT_NOTIFY = (
+    "INSERT INTO raw_events (originator_id, version, topic, state) "
+    "SELECT %s, %s, %s, %s FROM (SELECT pg_notify('raw_events', '')) AS notified"
+)
+RAW_PG_INSERT_LOCKED = (
+    "INSERT INTO raw_events (originator_id, version, topic, state) "
+    "SELECT %s, %s, %s, %s FROM (SELECT pg_advisory_xact_lock(1918989089, 1), "
+    "pg_notify('raw_events', '')) AS ordered"
+)
+
+
+def raw_writer(conn: psycopg.Connection[Any], insert: str = RAW_PG_INSERT) -> Callable[[Any], int]:
+    """One ~500-byte INSERT per transaction on ``conn``: returns rows written.
+
+    Autocommit off (the raw baseline): INSERT, then COMMIT, two round trips. Autocommit on: the
+    statement is its own transaction.
+    """
+    state = os.urandom(RAW_STATE_BYTES)
+    cur = conn.cursor()
+    commit = None if conn.autocommit else conn.commit
+
+    def work(_: Any) -> int:
+        cur.execute(insert, (uuid.uuid4(), 1, RAW_TOPIC, state), prepare=True)
+        if commit is not None:
+            commit()
+        return 1
+
+    return work
+
+
+# ------------------------------------------------------------------------------------ desks
+
+
+def make_desk(env: dict[str, str]) -> Desk:
+    return Desk(catalogue=load_catalogue(), directory=load_directory(), clock=system_clock, env=env)
+
+
+class UnorderedRecorder(ArrayInsertRecorder):
+    """NOT GAP-FREE, FOR COMPARISON ONLY: casetrail's insert minus its ordering lock.
+
+    The same function body (binary arrays, ``lock_timeout``, the ``unchanged`` check,
+    ``NOTIFY``) without ``PERFORM pg_advisory_xact_lock(...)``, created under a name of its
+    own (``<table>_insert_unordered``) so that it never replaces the product's function in a
+    database both use. Concurrent writers then commit notification ids out of order and a
+    reader following the log can pass over an event committed late: only a bench may use it,
+    to show what the ordering guarantee costs.
+    """
+
+    LOCK_STATEMENT = "PERFORM pg_advisory_xact_lock("
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        create = self.sql_create_statements[-1].as_string()
+        start = create.find(self.LOCK_STATEMENT)
+        if "CREATE OR REPLACE FUNCTION" not in create or start < 0:
+            raise RuntimeError("ArrayInsertRecorder changed: its insert function was not found")
+        end = create.index(";", start) + 1
+        ordered = self._function.as_string()
+        unordered = SQL("{}.{}").format(
+            Identifier(self.datastore.schema),
+            Identifier(f"{self.events_table_name}_insert_unordered"[: self.MAX_IDENTIFIER_LEN]),
+        )
+        name = unordered.as_string()
+        body = create[:start] + create[end:]
+        self.sql_create_statements[-1] = Composed([SQL(body.replace(ordered, name, 1))])
+        self._function = unordered
+        call = self._call_with_lists.as_string().replace(ordered, name, 1)
+        self._call_with_lists = Composed([SQL(call)])
+
+
+UNORDERED_TOPIC = f"{__name__}:{UnorderedRecorder.__qualname__}"
+
+# The tasks of a process bench: raw commits of three shapes, and the desk variants.
+GAP_FREE = "gapfree"
+UNORDERED = "unordered"
+RAW = "raw"
+RAW_NOTIFY = "raw_notify"
+RAW_LOCKED = "raw_locked"
+# task -> (statement, autocommit)
+RAW_INSERTS = {
+    RAW: (RAW_PG_INSERT, False),
+    RAW_NOTIFY: (RAW_PG_INSERT_NOTIFY, True),
+    RAW_LOCKED: (RAW_PG_INSERT_LOCKED, True),
+}
+VARIANT_LABELS = {
+    RAW: "raw 1-row commit",
+    RAW_NOTIFY: "raw 1-statement commit + NOTIFY",
+    RAW_LOCKED: "raw 1-statement commit + NOTIFY + ordering lock",
+    GAP_FREE: "gap-free (ordering lock, as shipped)",
+    UNORDERED: "no ordering lock: NOT gap-free, comparison only",
+}
+
+
+def variant_envs(db_url: str, es_env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The desk environment of each variant on ``db_url``, with a pool fit for one thread.
+
+    A bench process drives its desks from one thread: a pool of 1 (+1) connections is what it
+    uses, and keeps K processes × 2 desks under the server's ``max_connections``.
+    """
+    env = {
+        **Settings(database_url=db_url).eventsourcing_env(),
+        **es_env,
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "1",
+    }
+    return {GAP_FREE: env, UNORDERED: {**env, "APPLICATION_RECORDER_TOPIC": UNORDERED_TOPIC}}
+
+
+def build_desks(db_url: str, envs: dict[str, dict[str, str]]) -> dict[str, Desk]:
+    """One desk per variant; tables and functions created one process at a time."""
+    with schema_lock(Settings(database_url=db_url)):
+        return {name: make_desk(env) for name, env in envs.items()}
+
+
+# -------------------------------------------------------------------------------- processes
+
+
+class Worker(Protocol):
+    """What a bench process holds between rounds (built in the process by a factory)."""
+
+    def prepare(self, task: Any, count: int) -> tuple[Callable[[Any], int], Sequence[Any]]:
+        """Untimed: the per-item function (returns events written) and this round's items."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class DeskRecipe:
+    """How a bench process is set up: sent to each spawned process, called there once."""
+
+    db_url: str
+    envs: dict[str, dict[str, str]]  # variant -> desk environment (see variant_envs)
+    customers: list[uuid.UUID]  # registered beforehand; every desk caches them all
+    seed: int
+
+
+class DeskWorker:
+    """A bench process's desks (one per variant, every customer in their caches), its own
+    random generator, and its raw connection (the tasks of :data:`RAW_INSERTS`)."""
+
+    def __init__(self, recipe: DeskRecipe, index: int) -> None:
+        self.raw = [psycopg.connect(recipe.db_url, autocommit=auto) for auto in (False, True)]
+        self.raw_work = {
+            task: raw_writer(self.raw[auto], sql) for task, (sql, auto) in RAW_INSERTS.items()
+        }
+        self.desks = build_desks(recipe.db_url, recipe.envs)
+        self.customers = recipe.customers
+        self.rng = random.Random(recipe.seed * 1000 + index)
+        for desk in self.desks.values():
+            for ident in recipe.customers:
+                desk.repository.get(ident)
+
+    def prepare(self, task: Any, count: int) -> tuple[Callable[[Any], int], Sequence[Any]]:
+        if task in self.raw_work:
+            return self.raw_work[task], range(count)
+        raise ValueError(f"unknown task {task!r}")
+
+    def close(self) -> None:
+        for desk in self.desks.values():
+            desk.close()
+        for conn in self.raw:
+            conn.close()
+
+
+def _serve(
+    factory: Callable[[int, int], Worker],
+    index: int,
+    processes: int,
+    barrier: Any,
+    conn: Any,
+    timeout: float,
+) -> None:
+    """A bench process: build the worker, then run rounds until told to stop (``None``)."""
+    worker: Worker | None = None
+    try:
+        worker = factory(index, processes)
+        conn.send(("ready", None))
+        while (message := conn.recv()) is not None:
+            task, count = message
+            work, items = worker.prepare(task, count)
+            latencies: list[float] = []
+            events = 0
+            barrier.wait(timeout)
+            cpu0 = time.process_time()
+            start = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+            for item in items:
+                t0 = time.perf_counter()
+                events += work(item)
+                latencies.append(time.perf_counter() - t0)
+            end = time.perf_counter()
+            conn.send(
+                (
+                    "done",
+                    (len(latencies), events, start, end, time.process_time() - cpu0, latencies),
+                )
+            )
+    except BaseException:
+        barrier.abort()  # the others stop waiting for this one
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc()))
+    finally:
+        if worker is not None:
+            worker.close()
+        conn.close()
+
+
+class ProcessPool:
+    """``processes`` bench processes (spawned: no inherited pools, threads or locks).
+
+    ``factory(index, processes)`` runs in each process once, before any round (opens its
+    connections, builds and warms its desks); it must be picklable (a module-level function
+    or an instance of a module-level class).
+    """
+
+    def __init__(
+        self, factory: Callable[[int, int], Worker], processes: int, timeout: float = 600.0
+    ) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.size = processes
+        self.timeout = timeout
+        self.barrier = ctx.Barrier(processes)
+        self.conns: list[Any] = []
+        self.procs: list[Any] = []
+        for i in range(processes):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_serve,
+                args=(factory, i, processes, self.barrier, child, timeout),
+                name=f"bench-{i}",
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        try:
+            self._collect("ready")
+        except BaseException:
+            self.close()
+            raise
+
+    def _collect(self, expected: str) -> list[Any]:
+        out = []
+        for i, conn in enumerate(self.conns):
+            if not conn.poll(self.timeout):
+                raise TimeoutError(f"bench process {i} silent for {self.timeout:.0f} s")
+            kind, payload = conn.recv()
+            if kind == "error":
+                raise RuntimeError(f"bench process {i} failed:\n{payload}")
+            if kind != expected:
+                raise RuntimeError(f"bench process {i}: {kind!r}, expected {expected!r}")
+            out.append(payload)
+        return out
+
+    def run(self, task: Any, count: int) -> Run:
+        """``count`` items of ``task`` shared among the processes, all starting together."""
+        shares = [
+            count // self.size + (1 if i < count % self.size else 0) for i in range(self.size)
+        ]
+        for conn, share in zip(self.conns, shares, strict=True):
+            conn.send((task, share))
+        parts = self._collect("done")
+        return Run(
+            ops=sum(p[0] for p in parts),
+            events=sum(p[1] for p in parts),
+            seconds=max(p[3] for p in parts) - min(p[2] for p in parts),
+            latencies=[x for p in parts for x in p[5]],
+            cpu_seconds=sum(p[4] for p in parts),
+        )
+
+    def close(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):  # a process that failed has gone already
+                conn.send(None)
+        for proc in self.procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+        for conn in self.conns:
+            conn.close()
+
+
+def rotated(items: Sequence[Any], by: int) -> list[Any]:
+    """``items`` starting at position ``by`` (modulo their number), wrapping round."""
+    shift = by % len(items) if items else 0
+    return [*items[shift:], *items[:shift]]
+
+
+def run_rounds(
+    factory: Callable[[int, int], Worker],
+    counts: Sequence[int],
+    repeat: int,
+    plan: Callable[[int], Sequence[tuple[Any, int]]],
+    say: Callable[[str], None],
+) -> dict[tuple[int, Any], list[Run]]:
+    """A pool of K processes for every K in ``counts``; ``repeat`` rounds of ``plan``.
+
+    In round r every pool runs the (task, count) steps of ``plan(r)``, after one discarded
+    warm-up pass of ``plan(0)`` at small counts. A plan rotates its variants from round to round
+    (raw, gap-free, unordered; then gap-free, unordered, raw; ...), so that drift and other work
+    on the machine hit every variant alike. Returns every run of each (K, task); the caller
+    takes the median.
+    """
+    pools: dict[int, ProcessPool] = {}
+    runs: dict[tuple[int, Any], list[Run]] = {}
+    try:
+        for k in counts:
+            say(f"starting {k} bench process(es)")
+            pools[k] = ProcessPool(factory, k)
+            for task, count in plan(0):
+                pools[k].run(task, min(count, 20 * k))
+        for r in range(repeat):
+            for k, pool in pools.items():
+                for task, count in plan(r):
+                    say(f"[{r + 1}/{repeat}] {k} process(es): {task_label(task)}, {count} ops")
+                    runs.setdefault((k, task), []).append(pool.run(task, count))
+    finally:
+        for pool in pools.values():
+            pool.close()
+    return runs
+
+
+def task_label(task: Any) -> str:
+    parts: Iterable[Any] = task if isinstance(task, tuple) else (task,)
+    return " ".join(VARIANT_LABELS.get(p, str(p)) for p in parts)
+
+
+def summarise_processes(
+    figs: Figures,
+    runs: dict[tuple[int, Any], list[Run]],
+    processes: int,
+    measures: Sequence[tuple[Any, str, str]],
+    raw_prefix: str = "raw_pg_commits",
+) -> tuple[list[tuple[str, ...]], dict[Any, Run]]:
+    """The median run of raw commits and of each (task, label, figure prefix) at ``processes``.
+
+    Figures are suffixed ``_proc{K}``; every measure's ratio is to the raw commits with as many
+    client processes, measured in the same rounds. Returns the table rows and the medians.
+    """
+    suffix = f"proc{processes}"
+    raw = median_run(runs[(processes, RAW)])
+    rows: list[tuple[str, ...]] = [
+        (VARIANT_LABELS[RAW], str(processes), *record_run(figs, raw_prefix, suffix, raw, None))
+    ]
+    medians: dict[Any, Run] = {RAW: raw}
+    for task, label, prefix in measures:
+        run = medians[task] = median_run(runs[(processes, task)])
+        rows.append((label, str(processes), *record_run(figs, prefix, suffix, run, raw.rate)))
+    return rows, medians
+
+
+def process_table(title: str, rows: Sequence[tuple[str, ...]]) -> Table:
+    """The rows of :func:`summarise_processes`, one table."""
+    table = Table(title=title)
+    table.add_column("what", min_width=30)
+    table.add_column("processes", justify="right")
+    for column in RUN_COLUMNS:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def parse_counts(parser: argparse.ArgumentParser, text: str, option: str) -> list[int]:
+    """``"1,8"`` -> [1, 8] (distinct, in order); a parser error for anything else."""
+    counts: list[int] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if not part.strip().isdigit() or int(part) < 1:
+            parser.error(f"{option} wants positive integers separated by commas, got {text!r}")
+        if int(part) not in counts:
+            counts.append(int(part))
+    return counts
