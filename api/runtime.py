@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from fastapi import Request
 
+from api.guards import Guards
 from config.settings import Settings
 from config.users import Users
 from domain.desk import Desk
@@ -39,6 +40,7 @@ class Runtime:
     idempotency: IdempotencyMemory
     workers: Any = None  # workers.inprocess.InProcessWorkers when they run here
     lock: threading.Lock = field(default_factory=threading.Lock)
+    guards: Guards = field(default_factory=Guards)  # stream tickets/slots, replays, stop
 
     def now(self) -> datetime:
         """The desk's clock: the instant reads are evaluated at (injectable in tests)."""

@@ -291,9 +291,23 @@ def variant_envs(db_url: str, es_env: dict[str, str]) -> dict[str, dict[str, str
 
 
 def build_desks(db_url: str, envs: dict[str, dict[str, str]]) -> dict[str, Desk]:
-    """One desk per variant; tables and functions created one process at a time."""
+    """One desk per variant; tables and functions created one process at a time.
+
+    Each variant is checked to be what its label says: the gap-free desk's insert function
+    takes the ordering lock, the unordered desk's recorder is :class:`UnorderedRecorder`.
+    """
     with schema_lock(Settings(database_url=db_url)):
-        return {name: make_desk(env) for name, env in envs.items()}
+        desks = {name: make_desk(env) for name, env in envs.items()}
+    for name, desk in desks.items():
+        recorder: Any = desk.recorder
+        statements = getattr(recorder, "sql_create_statements", [])
+        function = statements[-1].as_string() if statements else ""
+        ordered = UnorderedRecorder.LOCK_STATEMENT in function
+        if (name == UNORDERED) != isinstance(recorder, UnorderedRecorder) or ordered != (
+            name == GAP_FREE
+        ):
+            raise RuntimeError(f"desk {name!r}: unexpected recorder {type(recorder).__name__}")
+    return desks
 
 
 # -------------------------------------------------------------------------------- processes
@@ -425,16 +439,21 @@ class ProcessPool:
             raise
 
     def _collect(self, expected: str) -> list[Any]:
-        out = []
+        """Every process's answer; a failure anywhere raises (the first cause, not the others'
+        broken barrier)."""
+        out, failures = [], []
         for i, conn in enumerate(self.conns):
             if not conn.poll(self.timeout):
                 raise TimeoutError(f"bench process {i} silent for {self.timeout:.0f} s")
             kind, payload = conn.recv()
             if kind == "error":
-                raise RuntimeError(f"bench process {i} failed:\n{payload}")
-            if kind != expected:
-                raise RuntimeError(f"bench process {i}: {kind!r}, expected {expected!r}")
+                failures.append(f"bench process {i} failed:\n{payload}")
+            elif kind != expected:
+                failures.append(f"bench process {i}: {kind!r}, expected {expected!r}")
             out.append(payload)
+        if failures:
+            failures.sort(key=lambda text: "BrokenBarrierError" in text)
+            raise RuntimeError(failures[0])
         return out
 
     def run(self, task: Any, count: int) -> Run:

@@ -163,9 +163,8 @@ def serve(
     ] = True,
 ) -> None:
     """HTTP API and thin client, with the projector, SLA clock and callbacks in this process."""
-    import uvicorn
-
     from api.app import create_app
+    from api.serving import serve as run_server
     from config.logging import configure
 
     settings = Settings()
@@ -173,7 +172,9 @@ def serve(
     console.print(
         f"casetrail on http://{host}:{port}/ (API /api/v1), store {settings.database_url}"
     )
-    uvicorn.run(create_app(settings, workers=workers), host=host, port=port)
+    # Query values masked in the access log (stream tickets, phone numbers); a stop ends open
+    # live streams at once instead of waiting on them (api/serving.py).
+    run_server(create_app(settings, workers=workers), host=host, port=port)
 
 
 @app.command()

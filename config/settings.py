@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     kafka_group: str = "casetrail.projector"
     log_json: bool = True
     log_level: str = "INFO"
+    max_streams_per_user: int = Field(
+        default=5,
+        ge=1,
+        description="live streams (GET /api/v1/stream) one user may hold open at once; one more "
+        "is refused with 429 too_many_streams and Retry-After",
+    )
     max_body_bytes: int = Field(
         default=262_144,
         ge=1024,

@@ -2,7 +2,9 @@
 
 Without ``as_of`` the rows come from the ``department_performance`` view (``source: views``),
 backlog aged at the desk's now. With ``as_of`` the report is replayed in memory from the
-events recorded up to that instant only (``source: replay``): exactly what was known then.
+events recorded up to that instant only (``source: replay``): exactly what was known then,
+resumed from cached checkpoints and at most two at a time (``api/replays.py``: 503 ``busy``
+with ``Retry-After`` when more wait too long).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from fastapi.responses import JSONResponse
 from api.auth import CurrentUser
 from api.errors import invalid_input
 from api.params import Day, InstantQuery, RuntimeDep, parse_instant
+from api.replays import Busy
 from api.schemas import ERRORS, ReportOut
 from api.writes import as_json
 from projections.department_performance import DepartmentPerformance
-from projections.reports import department_report, report_as_of
+from projections.reports import department_report
 
 router = APIRouter(tags=["reports"])
 VIEW = "department_performance"
@@ -58,7 +61,12 @@ def departments(
         head = int(runtime.desk.recorder.max_notification_id() or 0)
         progress = {"position": head, "head": head, "lag": 0}
         projection = DepartmentPerformance(directory, runtime.settings.timezone)
-        rows = report_as_of(runtime.desk, projection, at, first, last, total=True)
+        try:
+            # From cached checkpoints, at most two replays at once (api/replays.py).
+            replays = runtime.guards.replays
+            rows = replays.report_as_of(runtime.desk, projection, at, first, last, total=True)
+        except Busy as busy:
+            return busy.response()
         source = "replay"
     body = {
         "from": first.isoformat(),

@@ -148,13 +148,37 @@ const CT = (() => {
     }
     return el("table", { class: "grid " + (opts.cls || ""), id: opts.id || null }, thead, tbody);
   }
+  /* Live updates. The bearer token never goes into a URL: each connection first asks
+     POST /stream/tickets for a single-use ticket (30 s) and opens the EventSource with it.
+     The browser's own reconnection would reuse the spent ticket, so on any error the source is
+     closed and reopened with a fresh ticket after a backoff (1 s doubling to 30 s, jittered;
+     back to 1 s once a message arrives). A rejected token (401) stops it. */
   function stream(onProgress, onStatus) {
     if (!token() || !window.EventSource) return null;
-    const es = new EventSource(API + "/stream?token=" + encodeURIComponent(token()));
-    es.addEventListener("progress", (ev) => onProgress(JSON.parse(ev.data)));
-    es.onopen = () => onStatus && onStatus(true);
-    es.onerror = () => onStatus && onStatus(false);
-    return es;
+    let es = null, timer = null, stopped = false, delay = 1000;
+    const status = (on) => onStatus && onStatus(on);
+    function later() {
+      if (stopped) return;
+      timer = setTimeout(open, delay * (0.75 + Math.random() / 2));
+      delay = Math.min(delay * 2, 30000);
+    }
+    async function open() {
+      if (stopped) return;
+      let ticket;
+      try { ticket = (await api("/stream/tickets", { method: "POST" })).ticket; }
+      catch (e) {
+        status(false);
+        if (e instanceof ApiError && e.status === 401) { stopped = true; return; }
+        return later();
+      }
+      if (stopped) return;
+      es = new EventSource(API + "/stream?ticket=" + encodeURIComponent(ticket));
+      es.addEventListener("progress", (ev) => { delay = 1000; onProgress(JSON.parse(ev.data)); });
+      es.onopen = () => status(true);
+      es.onerror = () => { es.close(); es = null; status(false); later(); };
+    }
+    open();
+    return { close() { stopped = true; clearTimeout(timer); if (es) es.close(); } };
   }
   return { API, api, qs, el, t, v, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
 })();
