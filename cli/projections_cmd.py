@@ -18,7 +18,8 @@ from rich.table import Table
 from config.bootstrap import build_desk, build_followers
 from config.settings import Settings
 from projections.core import digest_rows
-from workers.projector import Follower, Projector, hand_over_to_kafka_feeds
+from projections.due_queries import ViewQueries
+from workers.projector import Follower, Projector, adopt_rebuilt, hand_over_to_kafka_feeds
 from workers.relay import RELAY_NAME
 
 projections_app = typer.Typer(
@@ -88,53 +89,93 @@ def _partition(names: list[str], jobs: int) -> list[list[str]]:
 def rebuild_followers(
     settings: Settings, names: list[str] | None, batch_size: int, jobs: int = 1
 ) -> tuple[int, float]:
-    """Drop and replay the chosen projections with a progress bar; returns (events, seconds).
+    """Replay the chosen projections beside the live views, then swap; returns (events, s).
+
+    The views are built into shadow tables (``<table>__next``) while the live ones go on
+    serving, and swapped in by one transaction only when every one of them replayed the whole
+    log. A rebuild that fails (an error, an event a view cannot apply, an interrupt) drops
+    its shadow tables and leaves the live views as they were.
 
     With ``jobs`` > 1 the views are split into that many groups, each replayed by a projector
-    of its own in a child process (the views share no tables, and each commits its rows with
-    its own position, so a crash anywhere still resumes cleanly with ``catch-up``). Every
-    child reads and decodes the whole log: worth it while folding and writing cost more.
-    A view that a Kafka feed used is then handed over to it (see
-    :func:`workers.projector.hand_over_to_kafka_feeds`).
+    of its own in a child process (the views share no tables). Every child reads and decodes
+    the whole log: worth it while folding and writing cost more. A view that a Kafka feed
+    used is then handed over to it (see :func:`workers.projector.hand_over_to_kafka_feeds`).
     """
     desk = build_desk(settings)
     followers = _selected(build_followers(settings), names)
-    for f in followers:
+    chosen = [f.projection.name for f in followers]
+    shadows = _selected(build_followers(settings, shadow=True), chosen)
+    for f in shadows:
         f.reset()
     head = desk.recorder.max_notification_id() or 0
     if jobs > 1 and settings.backend == "sqlite":
         # One writer at a time in an SQLite file: processes would only queue for its lock.
         console.print("[yellow]--jobs ignored on SQLite[/yellow] (one writer at a time)")
         jobs = 1
-    groups = _partition([f.projection.name for f in followers], jobs)
+    groups = _partition(chosen, jobs)
     started = time.monotonic()
-    with Progress(
-        TextColumn("[bold]rebuild[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} events/s"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        tasks = [progress.add_task(", ".join(g), total=head, rate="-") for g in groups]
+    try:
+        with Progress(
+            TextColumn("[bold]rebuild[/bold] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} events/s"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            tasks = [progress.add_task(", ".join(g), total=head, rate="-") for g in groups]
 
-        def advance(job: int, n: int) -> None:
-            elapsed = max(time.monotonic() - started, 1e-6)
-            done = progress.tasks[job].completed + n
-            progress.update(tasks[job], advance=n, rate=f"{done / elapsed:,.0f}")
+            def advance(job: int, n: int) -> None:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                done = progress.tasks[job].completed + n
+                progress.update(tasks[job], advance=n, rate=f"{done / elapsed:,.0f}")
 
-        if len(groups) == 1:
-            projector = Projector(desk, followers, batch_size=batch_size)
-            total = projector.catch_up(progress=lambda n: advance(0, n))
-        else:
-            desk.close()
-            total = _rebuild_in_processes(settings, groups, batch_size, advance)
-            desk = build_desk(settings)
+            if len(groups) == 1:
+                total = Projector(desk, shadows, batch_size=batch_size).catch_up(
+                    progress=lambda n: advance(0, n)
+                )
+            else:
+                total = _rebuild_in_processes(settings, groups, batch_size, advance)
+                for f in shadows:
+                    f.resync()  # the children filled them
+        failed = [f for f in shadows if f.failed is not None or f.store.failure() is not None]
+        if failed:
+            for f in failed:
+                failure = f.failed or f.store.failure()
+                assert failure is not None
+                console.print(
+                    f"[red]{f.projection.name}[/red]: stopped at event {failure.notification_id:,} "
+                    f"({failure.event} of {failure.originator_id} v{failure.originator_version}): "
+                    f"{failure.error}"
+                )
+            raise RebuildFailed(", ".join(f.projection.name for f in failed))
+        adopt_rebuilt(followers, shadows)
+    except BaseException:
+        _drop(shadows)
+        desk.close()
+        raise
     seconds = time.monotonic() - started
+    ViewQueries.of(followers).ensure_indexes()
     for view, position in hand_over_to_kafka_feeds(desk, followers).items():
         console.print(f"{view}: Kafka feed's applied versions set as of event {position:,}")
     desk.close()
     return total, seconds
+
+
+class RebuildFailed(Exception):
+    """A view could not be rebuilt; the live views are untouched."""
+
+
+def _drop(shadows: list[Follower]) -> None:
+    """Drop a failed rebuild's shadow tables (and their failure records)."""
+    for f in shadows:
+        try:
+            f.store.clear_failure()
+            f.store.drop_tables()
+        except Exception as error:  # the database may be what failed
+            console.print(
+                f"[yellow]could not drop {f.projection.name}'s shadow tables[/yellow]: {error}"
+            )
 
 
 def _rebuild_in_processes(
@@ -202,9 +243,8 @@ def _rebuild_part(
 
     try:
         desk = build_desk(settings)
-        projector = Projector(
-            desk, _selected(build_followers(settings), names), batch_size=batch_size
-        )
+        shadows = _selected(build_followers(settings, shadow=True), names)
+        projector = Projector(desk, shadows, batch_size=batch_size)
         total = projector.catch_up(progress=report)
         desk.close()
     except BaseException:
@@ -229,12 +269,17 @@ def rebuild(
         ),
     ] = 1,
 ) -> None:
-    """Drop the views and replay the whole event log into them.
+    """Replay the whole event log into new views and swap them in; the old ones serve until then.
 
-    Stop the Kafka-fed members of a view before rebuilding it: its feed's applied versions are
-    set to what the rebuild folded, and members resumed from their offsets go on from there.
+    A failed rebuild leaves the views as they were. Stop the Kafka-fed members of a view
+    before rebuilding it: its feed's applied versions are set to what the rebuild folded, and
+    members resumed from their offsets go on from there.
     """
-    total, seconds = rebuild_followers(Settings(), name, batch_size, jobs)
+    try:
+        total, seconds = rebuild_followers(Settings(), name, batch_size, jobs)
+    except RebuildFailed as failed:
+        console.print(f"[red]rebuild failed[/red] ({failed}); the live views are unchanged")
+        raise typer.Exit(code=1) from None
     console.print(
         f"rebuilt from {total:,} events in {seconds:.1f} s "
         f"({total / max(seconds, 1e-6):,.0f} events/s)"

@@ -90,10 +90,21 @@ def build_projections() -> list[Projection]:
     ]
 
 
+# A rebuild writes into "<table>__next", tracked as "casetrail.<view>#next", then swaps.
+SHADOW_SUFFIX = "__next"
+
+
 def build_followers(
-    settings: Settings | None = None, projections: list[Projection] | None = None
+    settings: Settings | None = None,
+    projections: list[Projection] | None = None,
+    *,
+    shadow: bool = False,
 ) -> list[Follower]:
-    """One view store per projection on the configured backend, sharing one datastore."""
+    """One view store per projection on the configured backend, sharing one datastore.
+
+    ``shadow``: stores beside the live views, for a rebuild to fill and then swap in
+    (:func:`workers.projector.adopt_rebuilt`); the live views go on serving meanwhile.
+    """
     settings = settings or Settings()
     env = Environment("views", settings.eventsourcing_env())
     factory = InfrastructureFactory.construct(env=env)
@@ -101,10 +112,15 @@ def build_followers(
     followers = []
     with schema_lock(settings):
         for projection in projections or build_projections():
+            name = f"casetrail.{projection.name}"
             store_class = type(
                 f"{type(projection).__name__}Store",
                 (base,),
-                {"projection": projection, "application_name": f"casetrail.{projection.name}"},
+                {
+                    "projection": projection,
+                    "application_name": f"{name}#next" if shadow else name,
+                    "suffix": SHADOW_SUFFIX if shadow else "",
+                },
             )
             store: Any = factory.tracking_recorder(store_class)
             store.create_tables()

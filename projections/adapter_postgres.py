@@ -5,14 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 
-from projections.core import Key, PositionMoved, Projection, Row, Slot, Table, dumps
+from projections.core import (
+    Key,
+    PositionMoved,
+    Row,
+    Slot,
+    StoreNaming,
+    Table,
+    dumps,
+)
 
 log = structlog.get_logger("casetrail.views")
 
@@ -95,11 +103,11 @@ def _row_values(table: Table) -> Callable[[Row], list[Any]]:
     return values
 
 
-class PostgresViewStore(PostgresTrackingRecorder):
+class PostgresViewStore(StoreNaming, PostgresTrackingRecorder):
     """One projection's tables in PostgreSQL, tracked with eventsourcing's tracking table."""
 
-    projection: ClassVar[Projection]
-    application_name: ClassVar[str]
+    _mark = "%s"
+    _failure_types = ("text", "bigint", "timestamptz")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,26 +122,48 @@ class PostgresViewStore(PostgresTrackingRecorder):
     def create_tables(self) -> None:
         self.create_table()  # eventsourcing's tracking table
         with self.datastore.transaction(commit=True) as c:
-            for table in self.projection.tables:
+            for table in self.tables():
                 cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
                 keys = ", ".join(f'"{k}"' for k in table.key)
                 c.execute(
                     f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({keys}))'
                 )
+            self.create_failures_table(c)
 
     def drop_tables(self) -> None:
         self.create_table()
         with self.datastore.transaction(commit=True) as c:
-            for table in self.projection.tables:
+            for table in self.tables():
                 c.execute(f'DROP TABLE IF EXISTS "{table.name}"')
             c.execute(
                 f'DELETE FROM "{self.tracking_table_name}" WHERE application_name = %s',
                 (self.application_name,),
             )
 
+    def adopt_in(self, c: Cursor[Any], shadow: PostgresViewStore) -> None:
+        """Inside the caller's transaction: the shadow's tables and position become ours.
+
+        The live tables are dropped, the shadow's renamed to their names (their primary-key
+        indexes too, so the next rebuild can create its own), the shadow's tracking row
+        becomes ours and any recorded failure of the view is forgotten.
+        """
+        for live, built in zip(self.tables(), shadow.tables(), strict=True):
+            c.execute(f'DROP TABLE IF EXISTS "{live.name}"')
+            c.execute(f'ALTER TABLE "{built.name}" RENAME TO "{live.name}"')
+            c.execute(f'ALTER INDEX IF EXISTS "{built.name}_pkey" RENAME TO "{live.name}_pkey"')
+        tracking = f'"{self.tracking_table_name}"'
+        c.execute(f"DELETE FROM {tracking} WHERE application_name = %s", (self.application_name,))
+        c.execute(
+            f"UPDATE {tracking} SET application_name = %s WHERE application_name = %s",
+            (self.application_name, shadow.application_name),
+        )
+        self.create_failures_table(c)
+        self.clear_failure_in(c)
+        self._shapes.clear()
+
     def load(self, table: Table, key: Key) -> Row | None:
         with self.datastore.transaction(commit=False) as c:
-            return self.load_in(c, table, key)
+            return self.load_in(c, self.physical(table), key)
 
     def has_table(self, name: str) -> bool:
         with self.datastore.transaction(commit=False) as c:
@@ -150,7 +180,7 @@ class PostgresViewStore(PostgresTrackingRecorder):
     def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
         """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
         with self.datastore.transaction(commit=False) as c:
-            return self.load_many_in(c, table, column, values)
+            return self.load_many_in(c, self.physical(table), column, values)
 
     def load_in(self, c: Cursor[Any], table: Table, key: Key) -> Row | None:
         """A row read inside the caller's transaction (the Kafka-fed projector's)."""
@@ -175,6 +205,7 @@ class PostgresViewStore(PostgresTrackingRecorder):
         expected: int | None = None,
         new: Collection[Slot] = (),
     ) -> None:
+        changes, new = self.physical_changes(changes, new)
         try:
             with self.datastore.transaction(commit=True) as c:
                 self._claim(c, position, expected)
@@ -296,5 +327,5 @@ class PostgresViewStore(PostgresTrackingRecorder):
 
     def dump(self, table: Table) -> list[Row]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f'SELECT * FROM "{table.name}"')
+            c.execute(f'SELECT * FROM "{self.physical(table).name}"')
             return [{n: r[n] for n in table.names} for r in c.fetchall()]

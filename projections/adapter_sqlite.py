@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
@@ -15,9 +15,9 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from projections.core import (
     Key,
     PositionMoved,
-    Projection,
     Row,
     Slot,
+    StoreNaming,
     Table,
     canonical,
     dumps,
@@ -107,15 +107,15 @@ def _row_values(table: Table) -> Callable[[Row], list[Any]]:
     return values
 
 
-class SQLiteViewStore(SQLiteTrackingRecorder):
+class SQLiteViewStore(StoreNaming, SQLiteTrackingRecorder):
     """One projection's tables in the SQLite file, tracked with eventsourcing's tracking table."""
-
-    projection: ClassVar[Projection]
-    application_name: ClassVar[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._shapes: dict[str, _Shape] = {}
+
+    def _instant_param(self, value: datetime) -> Any:
+        return value.isoformat()
 
     def _shape(self, table: Table) -> _Shape:
         shape = self._shapes.get(table.name)
@@ -126,23 +126,43 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
     def create_tables(self) -> None:
         self.create_table()  # eventsourcing's tracking table
         with self.datastore.transaction(commit=True) as c:
-            for table in self.projection.tables:
+            for table in self.tables():
                 cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
                 keys = ", ".join(f'"{k}"' for k in table.key)
                 c.execute(
                     f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({keys}))'
                 )
+            self.create_failures_table(c)
 
     def drop_tables(self) -> None:
         self.create_table()
         with self.datastore.transaction(commit=True) as c:
-            for table in self.projection.tables:
+            for table in self.tables():
                 c.execute(f'DROP TABLE IF EXISTS "{table.name}"')
             c.execute("DELETE FROM tracking WHERE application_name = ?", (self.application_name,))
 
+    def adopt_in(self, c: Any, shadow: SQLiteViewStore) -> None:
+        """Inside the caller's transaction: the shadow's tables and position become ours.
+
+        The live tables are dropped and the shadow's renamed to their names (SQLite renames
+        their key indexes with them), the shadow's tracking rows become ours and any recorded
+        failure of the view is forgotten.
+        """
+        for live, built in zip(self.tables(), shadow.tables(), strict=True):
+            c.execute(f'DROP TABLE IF EXISTS "{live.name}"')
+            c.execute(f'ALTER TABLE "{built.name}" RENAME TO "{live.name}"')
+        c.execute("DELETE FROM tracking WHERE application_name = ?", (self.application_name,))
+        c.execute(
+            "UPDATE tracking SET application_name = ? WHERE application_name = ?",
+            (self.application_name, shadow.application_name),
+        )
+        self.create_failures_table(c)
+        self.clear_failure_in(c)
+        self._shapes.clear()
+
     def load(self, table: Table, key: Key) -> Row | None:
         with self.datastore.transaction(commit=False) as c:
-            return self.load_in(c, table, key)
+            return self.load_in(c, self.physical(table), key)
 
     def has_table(self, name: str) -> bool:
         with self.datastore.transaction(commit=False) as c:
@@ -157,7 +177,7 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
     def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
         """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
         with self.datastore.transaction(commit=False) as c:
-            return self.load_many_in(c, table, column, values)
+            return self.load_many_in(c, self.physical(table), column, values)
 
     def load_in(self, c: Any, table: Table, key: Key) -> Row | None:
         """A row read inside the caller's transaction (the Kafka-fed projector's)."""
@@ -189,6 +209,7 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
         expected: int | None = None,
         new: Collection[Slot] = (),  # SQLite's upsert costs about what its insert does
     ) -> None:
+        changes, _ = self.physical_changes(changes, ())
         try:
             self._write(changes, position, expected)
         except (OperationalError, IntegrityError) as e:
@@ -242,5 +263,5 @@ class SQLiteViewStore(SQLiteTrackingRecorder):
 
     def dump(self, table: Table) -> list[Row]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f'SELECT * FROM "{table.name}"')
+            c.execute(f'SELECT * FROM "{self.physical(table).name}"')
             return [{n: _from_db(k, r[n]) for n, k in table.columns} for r in c.fetchall()]

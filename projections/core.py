@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from operator import itemgetter
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 from uuid import UUID
 
 from domain.sla.clock import utc_text
@@ -137,6 +137,178 @@ class ViewStore(Protocol):
     def position(self) -> int | None: ...
 
     def dump(self, table: Table) -> list[Row]: ...
+
+    def record_failure(self, failure: ViewFailure) -> None:
+        """Remember (replacing any earlier one) that the view stopped at an event."""
+        ...
+
+    def failure(self) -> ViewFailure | None:
+        """The recorded failure of the view, if it is stopped."""
+        ...
+
+    def clear_failure(self) -> None:
+        """The view got past its failure (or was rebuilt): forget it."""
+        ...
+
+    def adopt_in(self, c: Any, shadow: Any) -> None:
+        """Inside the caller's transaction (``c``): the shadow store's tables and position
+        replace this store's (a rebuild swapped in)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ViewFailure:
+    """Why a view stopped: the event it could not fold or store, and the error.
+
+    ``failed_at`` is the projector's wall clock when it gave up (an operational fact for the
+    people who look after the system, never a business time).
+    """
+
+    view: str
+    notification_id: int
+    event: str  # the event's class name
+    originator_id: str
+    originator_version: int
+    error: str
+    failed_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "view": self.view,
+            "notification_id": self.notification_id,
+            "event": self.event,
+            "originator_id": self.originator_id,
+            "originator_version": self.originator_version,
+            "error": self.error,
+            "failed_at": self.failed_at,
+        }
+
+
+FAILURES_TABLE = "view_failures"
+
+
+class StoreNaming:
+    """What the view store adapters share: the names of their tables, their failure record.
+
+    A store class sets ``projection``, ``application_name`` (its tracking name) and, for a
+    rebuild's shadow store, ``suffix``: its tables are then ``<table><suffix>``, beside the
+    live ones, until :meth:`adopt_in` swaps them in. Folds and batches only ever speak of
+    the logical names; a store translates at its edge (nothing to do when there is no suffix).
+    """
+
+    projection: ClassVar[Projection]
+    application_name: ClassVar[str]
+    suffix: ClassVar[str] = ""
+    datastore: Any
+    _mark = "?"  # the backend's parameter mark
+    _failure_types: tuple[str, str, str] = ("TEXT", "INTEGER", "TEXT")  # text, int, instant
+
+    def tables(self) -> list[Table]:
+        """The projection's tables as this store names them."""
+        return [self.physical(t) for t in self.projection.tables]
+
+    def physical(self, table: Table) -> Table:
+        """``table`` under this store's name for it."""
+        if not self.suffix:
+            return table
+        cache: dict[str, Table] = self.__dict__.setdefault("_renamed", {})
+        found = cache.get(table.name)
+        if found is None:
+            found = cache[table.name] = renamed(table, table.name + self.suffix)
+        return found
+
+    def physical_changes(
+        self, changes: Sequence[tuple[Table, Key, Row | None]], new: Collection[Slot]
+    ) -> tuple[Sequence[tuple[Table, Key, Row | None]], Collection[Slot]]:
+        """A batch's changes and new slots under this store's table names."""
+        if not self.suffix:
+            return changes, new
+        suffix = self.suffix
+        return (
+            [(self.physical(t), key, row) for t, key, row in changes],
+            {(name + suffix, key) for name, key in new},
+        )
+
+    # ------------------------------------------------------------ the failure record
+
+    def create_failures_table(self, c: Any) -> None:
+        text, integer, instant = self._failure_types
+        c.execute(
+            f'CREATE TABLE IF NOT EXISTS "{FAILURES_TABLE}" ('
+            f"application_name {text} PRIMARY KEY, notification_id {integer} NOT NULL, "
+            f"event {text} NOT NULL, originator_id {text} NOT NULL, "
+            f"originator_version {integer} NOT NULL, error {text} NOT NULL, "
+            f"failed_at {instant} NOT NULL)"
+        )
+
+    def record_failure(self, failure: ViewFailure) -> None:
+        m = self._mark
+        with self.datastore.transaction(commit=True) as c:
+            self.create_failures_table(c)
+            c.execute(
+                f'DELETE FROM "{FAILURES_TABLE}" WHERE application_name = {m}',
+                (self.application_name,),
+            )
+            c.execute(
+                f'INSERT INTO "{FAILURES_TABLE}" VALUES ({", ".join([m] * 7)})',
+                (
+                    self.application_name,
+                    failure.notification_id,
+                    failure.event,
+                    failure.originator_id,
+                    failure.originator_version,
+                    failure.error.replace("\x00", "\\0"),  # no NUL in a text column
+                    self._instant_param(failure.failed_at),
+                ),
+            )
+
+    def failure(self) -> ViewFailure | None:
+        m = self._mark
+        if not self.has_table(FAILURES_TABLE):
+            return None
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, event, originator_id, originator_version, error, "
+                f'failed_at FROM "{FAILURES_TABLE}" WHERE application_name = {m}',
+                (self.application_name,),
+            )
+            found = c.fetchone()
+        if found is None:
+            return None
+        failed_at = found["failed_at"]
+        if isinstance(failed_at, str):
+            failed_at = datetime.fromisoformat(failed_at)
+        return ViewFailure(
+            view=self.projection.name,
+            notification_id=int(found["notification_id"]),
+            event=found["event"],
+            originator_id=found["originator_id"],
+            originator_version=int(found["originator_version"]),
+            error=found["error"],
+            failed_at=failed_at,
+        )
+
+    def clear_failure(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self.create_failures_table(c)
+            self.clear_failure_in(c)
+
+    def clear_failure_in(self, c: Any) -> None:
+        c.execute(
+            f'DELETE FROM "{FAILURES_TABLE}" WHERE application_name = {self._mark}',
+            (self.application_name,),
+        )
+
+    def has_table(self, name: str) -> bool:
+        raise NotImplementedError  # each adapter's own
+
+    def _instant_param(self, value: datetime) -> Any:
+        return value
+
+
+def renamed(table: Table, name: str) -> Table:
+    """The same table under another name (a rebuild's shadow of a live table)."""
+    return Table(name, table.key, table.columns, append_only=table.append_only)
 
 
 class PositionMoved(Exception):

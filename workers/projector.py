@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -31,15 +32,18 @@ from projections.core import (
     Batch,
     PositionMoved,
     Projection,
+    ViewFailure,
     ViewStore,
     aggregate_ids,
     prefetch_rows,
 )
+from workers.faults import is_transient
 
 log = structlog.get_logger("casetrail.projector")
 
 # From this many events a batch of views with rows of unknown origin prefetches its rows.
 PREFETCH_MIN_EVENTS = 50
+MAX_ERROR_TEXT = 2000  # of an error's text kept in a view's failure record
 
 
 @dataclass
@@ -63,6 +67,13 @@ class Follower:
         self.in_flight: Batch | None = None
         self.epoch = 0
         self.started_empty = self.position == 0
+        # Stopped at an event it could not fold or store (None: running). A failure recorded
+        # by an earlier run is tried again: the code or the data may have been mended since.
+        self.failed: ViewFailure | None = None
+        self.recorded_failure = self.store.failure()
+        # While set, the view folds and commits one event at a time up to this id, to find
+        # which event of a batch its store refused.
+        self.one_by_one_until: int | None = None
 
     @property
     def fresh(self) -> bool:
@@ -80,11 +91,19 @@ class Follower:
         self.epoch += 1
 
     def resync(self) -> None:
-        """Forget what we knew and take the position the store has now."""
+        """Forget what we knew and take the position (and failure record) the store has now.
+
+        A view stopped at an event stays stopped while its failure is on record; a record
+        that is gone (cleared by hand, or a database made anew) lets it try again.
+        """
         self.cache = LRU(self.cache.size)
         self.cache.cleared = True  # the store has rows we never saw: always query misses
         self.position = self.store.position() or 0
         self.started_empty = False
+        self.recorded_failure = self.store.failure()
+        if self.recorded_failure is None:
+            self.failed = None
+        self.one_by_one_until = None
         self.rewind()
 
     def reset(self) -> None:
@@ -94,16 +113,20 @@ class Follower:
         self.cache = LRU(self.cache.size)
         self.position = 0
         self.started_empty = True
+        self.failed = None
+        self.one_by_one_until = None
         self.rewind()
 
 
 @dataclass
 class _Fold:
-    """One follower's share of a batch: its rows, and the position they must commit on."""
+    """One follower's share of a batch: its rows, and the positions they span."""
 
     follower: Follower
     batch: Batch
     epoch: int
+    first: int  # the first event folded (its notification id)
+    last: int  # the last one: the follower's position once committed
     expected: int = 0
 
 
@@ -112,8 +135,8 @@ class _Work:
     """One batch of notifications, folded into every follower that had not seen it."""
 
     count: int  # notifications read
-    last: int  # the last notification's id: each follower's position once committed
     folds: list[_Fold]
+    notes: dict[int, Any]  # notification id -> notification, to name a failing event
 
 
 _NOT_WRITTEN = object()  # a later follower's batch, after an earlier one failed
@@ -162,6 +185,13 @@ class Projector:
         # Commit in a writer thread while the next batch is folded (catch_up only).
         self.overlap = overlap
         self.wakeup = threading.Event()
+
+    def restart(self) -> None:
+        """After the loop failed: every view's tables (made again if the database lost them)
+        and position as stored now, nothing held in memory trusted."""
+        for follower in self.followers:
+            follower.store.create_tables()
+            follower.resync()
 
     def lag(self) -> dict[str, int]:
         """Events each projection still has to apply."""
@@ -251,42 +281,125 @@ class Projector:
     # ------------------------------------------------------------ one batch
 
     def _fold_next(self) -> _Work | None:
-        """Read the next batch after what every follower has folded, decode it, fold it."""
-        start = min((f.folded for f in self.followers), default=0) + 1
+        """Read the next batch after what every running follower has folded, decode, fold.
+
+        An event a view's fold cannot take (it raises) stops that view there: the events
+        before it are folded and committed, the failure is recorded, the other views go on.
+        An event that cannot even be decoded stops every view that has not yet passed it.
+        """
+        active = [f for f in self.followers if f.failed is None]
+        if not active:
+            return None
+        start = min(f.folded for f in active) + 1
         notifications = self.app.recorder.select_notifications(start=start, limit=self.batch_size)
         if not notifications:
             return None
-        to_event = self.app.mapper.to_domain_event
-        events = [(n.id, to_event(n)) for n in notifications]
-        last = notifications[-1].id
+        notes = {n.id: n for n in notifications}
+        events = self._decode(notifications, active)
         folds = []
         ids_after: dict[int, list[str]] = {}  # aggregates of the events after a position
-        for follower in self.followers:
-            if last <= follower.folded:
+        for follower in active:
+            seen = follower.folded
+            stop = follower.failed.notification_id if follower.failed else None
+            mine = [(nid, e) for nid, e in events if nid > seen and (stop is None or nid < stop)]
+            if not mine:
                 continue
-            batch = Batch(
-                follower.projection,
-                follower.store,
-                follower.cache,
-                fresh=follower.fresh,
-                pending=follower.in_flight,
-            )
-            fold, seen = follower.projection.fold, follower.folded
-            if not follower.fresh and len(events) >= PREFETCH_MIN_EVENTS:
+            if follower.one_by_one_until is not None:
+                mine = mine[:1]
+            elif not follower.fresh and len(mine) >= PREFETCH_MIN_EVENTS:
                 # Views with rows this projector never saw (after a restart): fetch the rows of
                 # the batch's tickets and customers up front, one query per table, instead of
                 # one query per row the folds ask for. Not for a few live events: a dozen
                 # queries would cost more than the rows their folds read.
-                mine = ids_after.get(seen)
-                if mine is None:  # followers at one position share the batch's ids
-                    mine = ids_after[seen] = aggregate_ids(e for nid, e in events if nid > seen)
-                prefetch_rows(follower.cache, follower.projection, mine, follower.store.load_many)
+                ids = ids_after.get(seen)
+                if ids is None:  # followers at one position share the batch's ids
+                    ids = ids_after[seen] = aggregate_ids(e for _, e in mine)
+                prefetch_rows(follower.cache, follower.projection, ids, follower.store.load_many)
+            batch = self._folded(follower, mine, notes)
+            if follower.failed is not None:  # its fold refused an event: commit those before
+                stop = follower.failed.notification_id
+                mine = [(nid, e) for nid, e in mine if nid < stop]
+            if batch is None or not mine:
+                continue
+            folds.append(_Fold(follower, batch, follower.epoch, mine[0][0], mine[-1][0]))
+            follower.folded = mine[-1][0]
+        return _Work(len(notifications), folds, notes)
+
+    def _decode(self, notifications: Sequence[Any], active: list[Follower]) -> list[Any]:
+        """(id, event) of each notification, up to the first that cannot be decoded."""
+        to_event = self.app.mapper.to_domain_event
+        events = []
+        for note in notifications:
+            try:
+                events.append((note.id, to_event(note)))
+            except Exception as error:
+                for follower in active:
+                    if follower.failed is None and follower.folded < note.id:
+                        self._fail(follower, note, error)
+                break
+        return events
+
+    def _batch(self, follower: Follower) -> Batch:
+        return Batch(
+            follower.projection,
+            follower.store,
+            follower.cache,
+            fresh=follower.fresh,
+            pending=follower.in_flight,
+        )
+
+    def _folded(
+        self, follower: Follower, events: list[tuple[int, Any]], notes: dict[int, Any]
+    ) -> Batch | None:
+        """A batch of ``events`` folded for ``follower``; on a fold's error, of those before.
+
+        The failing event's partial changes are thrown away with its batch: the events before
+        it are folded again into a fresh one (folds are deterministic). None: nothing to commit.
+        """
+        fold = follower.projection.fold
+        batch = self._batch(follower)
+        at = 0
+        try:
             for nid, event in events:
-                if nid > seen:
-                    fold(event, batch)
-            folds.append(_Fold(follower, batch, follower.epoch))
-            follower.folded = last
-        return _Work(len(notifications), last, folds)
+                at = nid  # the event being folded, should its fold raise
+                fold(event, batch)
+        except Exception as error:
+            self._fail(follower, notes[at], error)
+            before = [(nid, e) for nid, e in events if nid < at]
+            if not before:
+                return None
+            batch = self._batch(follower)
+            for _, event in before:
+                fold(event, batch)
+        return batch
+
+    def _fail(self, follower: Follower, note: Any, error: BaseException) -> None:
+        """Stop ``follower`` at the event of ``note``: remember why, here and in its store."""
+        failure = ViewFailure(
+            view=follower.projection.name,
+            notification_id=note.id,
+            event=str(note.topic).rpartition(":")[2] or str(note.topic),
+            originator_id=str(note.originator_id),
+            originator_version=int(note.originator_version),
+            error=error_text(error),
+            failed_at=datetime.now(UTC),
+        )
+        follower.failed = failure
+        follower.one_by_one_until = None
+        log.error(
+            "view stopped at an event it cannot apply; the other views go on",
+            view=failure.view,
+            notification_id=failure.notification_id,
+            event_class=failure.event,
+            originator_id=failure.originator_id,
+            originator_version=failure.originator_version,
+            error=failure.error,
+        )
+        try:
+            follower.store.record_failure(failure)
+            follower.recorded_failure = failure
+        except Exception:
+            log.exception("could not record the view's failure in its store", view=failure.view)
 
     def _start(self, work: _Work) -> None:
         """Hand the batch to the store: drop stale folds, fix each one's expected position."""
@@ -304,23 +417,30 @@ class Projector:
         """Commit each follower's rows with its position (runs in the writer thread).
 
         Returns one outcome per follower, in order: None (committed), :class:`PositionMoved`,
-        or the error that stopped the batch (later followers are not written).
+        or the error its store raised. An error of the database itself (connection lost,
+        timeout) stops the batch there: the followers after it are not written.
         """
         outcomes: list[object] = []
         for item in work.folds:
             try:
-                item.batch.write(work.last, expected=item.expected)
+                item.batch.write(item.last, expected=item.expected)
             except PositionMoved as moved:
                 outcomes.append(moved)
             except Exception as error:
                 outcomes.append(error)
-                break
+                if is_transient(error):
+                    break
             else:
                 outcomes.append(None)
         return outcomes
 
     def _settle(self, work: _Work, outcomes: list[object]) -> None:
-        """Move positions and caches by the outcomes of :meth:`_write`; raise its error."""
+        """Move positions and caches by the outcomes of :meth:`_write`.
+
+        Raises the first error of the database itself (the caller retries later). A store
+        that refused a follower's rows for any other reason (a value it cannot hold) is
+        given the batch again one event at a time, and stops at the event it refuses.
+        """
         error: BaseException | None = None
         for index, item in enumerate(work.folds):
             follower = item.follower
@@ -329,23 +449,89 @@ class Projector:
                 follower.in_flight = None
             if outcome is None:
                 item.batch.remember()
-                follower.position = work.last
+                follower.position = item.last
+                self._committed(follower)
             elif isinstance(outcome, PositionMoved):
                 # Another projector got there first: start again from where it is.
                 log.info("view moved on", projection=follower.projection.name, found=outcome.found)
                 follower.resync()
             else:
                 if isinstance(outcome, BaseException):
-                    error = outcome
                     # The commit may or may not have happened: trust no cached row.
                     follower.cache.clear()
+                    if is_transient(outcome):
+                        error = error or outcome
+                    elif item.first == item.last:
+                        self._fail(follower, work.notes[item.last], outcome)
+                    else:
+                        log.warning(
+                            "a view's store refused a batch; applying it one event at a time",
+                            view=follower.projection.name,
+                            first=item.first,
+                            last=item.last,
+                            error=error_text(outcome),
+                        )
+                        follower.failed = None  # a later batch's fold failure: found again
+                        follower.one_by_one_until = item.last
                 follower.rewind()
         if error is not None:
             raise error
 
+    def _committed(self, follower: Follower) -> None:
+        """After a commit: leave one-by-one mode, forget a recorded failure now passed."""
+        position = follower.position
+        if follower.one_by_one_until is not None and position >= follower.one_by_one_until:
+            follower.one_by_one_until = None
+        recorded = follower.recorded_failure
+        if (
+            recorded is not None
+            and follower.failed is None
+            and position >= recorded.notification_id
+        ):
+            follower.store.clear_failure()
+            follower.recorded_failure = None
+            log.info("view got past the event it had stopped at", view=follower.projection.name)
+
     def _rewind(self) -> None:
         for follower in self.followers:
             follower.rewind()
+
+
+def adopt_rebuilt(live: Sequence[Follower], rebuilt: Sequence[Follower]) -> None:
+    """Swap rebuilt views in for the live ones, all in one transaction.
+
+    ``rebuilt[i]`` is the shadow of ``live[i]`` (same projection, tables beside the live ones).
+    Readers see the old views until the commit and the new ones after it, never a mix; a
+    failure leaves the old ones as they were. Live projectors notice the moved position at
+    their next commit and carry on from the rebuilt position.
+    """
+    if not live:
+        return
+    store: Any = live[0].store
+    with store.datastore.transaction(commit=True) as c:  # every view shares one datastore
+        for follower, shadow in zip(live, rebuilt, strict=True):
+            if follower.projection.name != shadow.projection.name:
+                raise ValueError(
+                    f"{shadow.projection.name} is no shadow of {follower.projection.name}"
+                )
+            follower.store.adopt_in(c, shadow.store)
+    for follower in live:
+        follower.resync()
+        follower.started_empty = False
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message`` of an error, without the data it quotes.
+
+    PostgreSQL's messages end with a CONTEXT quoting the offending value (a customer's own
+    words, say): that stays out of logs and failure records.
+    """
+    lines = []
+    for line in str(error).splitlines():
+        if line.startswith(("CONTEXT:", "unnamed portal parameter")):
+            break
+        lines.append(line.strip())
+    return f"{type(error).__name__}: {' '.join(lines)}"[:MAX_ERROR_TEXT]
 
 
 def hand_over_to_kafka_feeds(app: Any, followers: Sequence[Follower]) -> dict[str, int]:
