@@ -138,7 +138,7 @@ def record_run(
     )
 
 
-RUN_COLUMNS = ("ops/s", "events/s", "p50 / p99 ms", "client CPU µs/op", "× raw (same clients)")
+RUN_COLUMNS = ("ops/s", "events/s", "p50 / p99 ms", "client CPU µs/op", "× raw")
 
 
 def load_average_note(figs: Figures, when: str) -> str | None:
@@ -540,17 +540,21 @@ def summarise_processes(
     """The median run of raw commits and of each (task, label, figure prefix) at ``processes``.
 
     Figures are suffixed ``_proc{K}``; every measure's ratio is to the raw commits with as many
-    client processes, measured in the same rounds. Returns the table rows and the medians.
+    client processes, measured in the same rounds (a ratio of medians). The slowest and fastest
+    round are shown too (``{prefix}_min_per_s_proc{K}``, ``_max_``): when they lie far apart,
+    other work disturbed the rounds. Returns the table rows and the medians.
     """
     suffix = f"proc{processes}"
-    raw = median_run(runs[(processes, RAW)])
-    rows: list[tuple[str, ...]] = [
-        (VARIANT_LABELS[RAW], str(processes), *record_run(figs, raw_prefix, suffix, raw, None))
-    ]
-    medians: dict[Any, Run] = {RAW: raw}
-    for task, label, prefix in measures:
-        run = medians[task] = median_run(runs[(processes, task)])
-        rows.append((label, str(processes), *record_run(figs, prefix, suffix, run, raw.rate)))
+    medians: dict[Any, Run] = {}
+    rows: list[tuple[str, ...]] = []
+    for task, label, prefix in [(RAW, VARIANT_LABELS[RAW], raw_prefix), *measures]:
+        rounds = runs[(processes, task)]
+        run = medians[task] = median_run(rounds)
+        base = None if task == RAW else medians[RAW].rate
+        cells = record_run(figs, prefix, suffix, run, base)
+        low = figs.add(f"{prefix}_min_per_s_{suffix}", min(r.rate for r in rounds), "ops/s")
+        high = figs.add(f"{prefix}_max_per_s_{suffix}", max(r.rate for r in rounds), "ops/s")
+        rows.append((label, str(processes), *cells, f"{low:,.0f}–{high:,.0f}"))
     return rows, medians
 
 
@@ -559,7 +563,7 @@ def process_table(title: str, rows: Sequence[tuple[str, ...]]) -> Table:
     table = Table(title=title)
     table.add_column("what", min_width=30)
     table.add_column("processes", justify="right")
-    for column in RUN_COLUMNS:
+    for column in (*RUN_COLUMNS, "rounds ops/s"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*row)

@@ -1250,7 +1250,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+    console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
     bench = Bench(opts, console)
     bench.run()
     bench.report()
