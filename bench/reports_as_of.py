@@ -4,11 +4,11 @@ Loads an event store (by default the 2026-12-04 demo store: October 2026, 50,840
 unpacked into a temporary directory) and, for a few ``as_of`` instants, prints in one run:
 
 - ``full``: the uncached full replay (``projections.reports.report_as_of``), what every
-  request cost before;
-- ``cold``: the first request on an empty cache (``api.replays.ReplayCache``);
+  request cost before (median of ``--slow-repeat``);
+- ``cold``: the first request on an empty cache (``api.replays.ReplayCache``; median too);
 - ``first``: the first request for this instant on the cache as the instants before it left
   it (instants are asked in the order given);
-- ``warm``: the same request repeated (median of ``--repeat``);
+- ``warm``: the same request asked again (median of ``--repeat``);
 
 then four requests at once (different instants), full replays in four threads against the
 cache behind its two turns, cold and warm; and what the cache holds. Every cached answer is
@@ -104,6 +104,9 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=FIXTURE, help="SQLite store (.xz or not)")
     parser.add_argument("--instant", action="append", help="ISO-8601 as_of (repeatable)")
     parser.add_argument("--repeat", type=int, default=5, help="warm repetitions per instant")
+    parser.add_argument(
+        "--slow-repeat", type=int, default=3, help="full and cold repetitions per instant"
+    )
     args = parser.parse_args()
     instants = [datetime.fromisoformat(text) for text in (args.instant or INSTANTS)]
 
@@ -124,8 +127,10 @@ def main() -> None:
             print(f"{'as_of':<27}{'full':>9}{'cold':>9}{'first':>9}{'warm':>9}  identical")
             cache = ReplayCache()
             for at in instants:
-                t_full, expected = timed(lambda at=at: full(at))
-                t_cold, cold = timed(lambda at=at: cached(ReplayCache(), at))
+                fulls = [timed(lambda at=at: full(at)) for _ in range(args.slow_repeat)]
+                colds = [timed(lambda at=at: cached(ReplayCache(), at)) for _ in fulls]
+                t_full, expected = statistics.median(t for t, _ in fulls), fulls[0][1]
+                t_cold, cold = statistics.median(t for t, _ in colds), colds[0][1]
                 t_first, first = timed(lambda at=at: cached(cache, at))
                 warm_times = []
                 for _ in range(args.repeat):

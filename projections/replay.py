@@ -150,9 +150,10 @@ def replay_as_of(
     - after at least ``checkpoint_every`` notifications, and half as many as the state has
       rows (pickling costs per row, folding per event: the pickling stays a small part of the
       work), so that other instants find one not far before them;
-    - at the last page end this will hold for ``as_of`` (the head of the log, or the next
-      block holds events recorded after ``as_of``) once a page has been read since the last
-      one, so that the same instant asked again folds at most one page.
+    - at the last page end this may hold for ``as_of`` (the head of the log, the page before
+      the log's unfinished last one, or the next block holds events recorded after
+      ``as_of``) once a page has been read since the last one, so that the same instant asked
+      again folds at most a page or two.
     """
     if start is not None and not start.valid_for(as_of):
         raise ValueError(f"checkpoint at {start.position} is not valid for {as_of.isoformat()}")
@@ -204,8 +205,9 @@ def replay_as_of(
             done.anchor = (int(last.id), str(last.originator_id), int(last.originator_version))
         position = stop
         following = known.get(position + 1)
-        # Whole no further: the log ends here, or the next page holds events after the instant.
-        last_whole = position >= head or (
+        # Perhaps whole no further: the log ends here or on the next page (never a block), or
+        # the next page holds events recorded after the instant.
+        last_whole = position + page > head or (
             following is not None and following.latest is not None and following.latest > as_of
         )
         since = position - last_checkpoint
