@@ -17,7 +17,7 @@ from rich.table import Table
 
 from config.bootstrap import build_desk, build_followers
 from config.settings import Settings
-from projections.core import digest_rows
+from projections.core import ViewFailure, digest_rows
 from projections.due_queries import ViewQueries
 from workers.projector import Follower, Projector, adopt_rebuilt, hand_over_to_kafka_feeds
 from workers.relay import RELAY_NAME
@@ -26,6 +26,15 @@ projections_app = typer.Typer(
     help="Status, rebuild and digest of the read models", no_args_is_help=True
 )
 console = Console()
+
+
+def _stopped(failure: ViewFailure) -> str:
+    """One line on a view stopped at an event: which event, whose, and the error."""
+    return (
+        f"[red]{failure.view}[/red] stopped at event {failure.notification_id:,} "
+        f"({failure.event} of {failure.originator_id} v{failure.originator_version}): "
+        f"{failure.error}"
+    )
 
 
 def _selected(followers: list[Follower], names: list[str] | None) -> list[Follower]:
@@ -48,14 +57,30 @@ def status() -> None:
     desk = build_desk()
     head = desk.recorder.max_notification_id() or 0
     table = Table(title=f"projections (event log head: {head})")
-    for col in ("projection", "version", "position", "lag (events)"):
+    for col in ("projection", "version", "position", "lag (events)", "state"):
         table.add_column(col)
     followers = build_followers()
+    failures = []
     for f in followers:
+        failure = f.recorded_failure
+        state = "[green]running[/green]"
+        if failure is not None:
+            state = f"[red]stopped at event {failure.notification_id:,}[/red]"
+            failures.append(failure)
         table.add_row(
-            f.projection.name, str(f.projection.version), str(f.position), str(head - f.position)
+            f.projection.name,
+            str(f.projection.version),
+            f"{f.position:,}",
+            f"{head - f.position:,}",
+            state,
         )
     console.print(table)
+    for failure in failures:
+        console.print(
+            f"{_stopped(failure)} (at {failure.failed_at:%Y-%m-%d %H:%M:%S} UTC)\n"
+            "  the other views go on. Mend the cause, then run `casetrail projections "
+            "catch-up` (or restart the projector): the view tries the event again."
+        )
     # The view stores are eventsourcing tracking recorders: the relay tracks in the same table.
     tracking: Any = followers[0].store if followers else None
     relayed = tracking.max_tracking_id(RELAY_NAME) if tracking is not None else None
@@ -143,11 +168,7 @@ def rebuild_followers(
             for f in failed:
                 failure = f.failed or f.store.failure()
                 assert failure is not None
-                console.print(
-                    f"[red]{f.projection.name}[/red]: stopped at event {failure.notification_id:,} "
-                    f"({failure.event} of {failure.originator_id} v{failure.originator_version}): "
-                    f"{failure.error}"
-                )
+                console.print(_stopped(failure))
             raise RebuildFailed(", ".join(f.projection.name for f in failed))
         adopt_rebuilt(followers, shadows)
     except BaseException:
@@ -299,6 +320,11 @@ def catch_up_cmd(
     console.print(
         f"applied {total:,} events in {seconds:.1f} s ({total / max(seconds, 1e-6):,.0f} events/s)"
     )
+    stopped = [f.failed for f in projector.followers if f.failed is not None]
+    for failure in stopped:
+        console.print(_stopped(failure))
+    if stopped:
+        raise typer.Exit(code=1)
 
 
 @projections_app.command("digest")

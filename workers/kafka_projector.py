@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from kafka.errors import CommitFailedError
 
 from projections.at_least_once import Deduplicated, InTransaction, aggregate_ids, prefetch
-from projections.core import Batch
-from workers.projector import Follower
+from projections.core import Batch, ViewFailure
+from workers.faults import is_transient
+from workers.projector import Follower, error_text
 from workers.relay import decode
 
 log = structlog.get_logger("casetrail.kafka_projector")
@@ -56,6 +60,38 @@ def consumer_settings(bootstrap: str, group: str) -> dict[str, Any]:
         "max_poll_records": 500,
         "client_id": f"casetrail-projector-{threading.get_native_id()}",
     }
+
+
+@dataclass(frozen=True)
+class _Note:
+    """A relayed record's notification: its id and stored event (to name a failure)."""
+
+    id: int
+    stored: Any
+
+    @property
+    def topic(self) -> str:
+        return str(self.stored.topic)
+
+    @property
+    def originator_id(self) -> Any:
+        return self.stored.originator_id
+
+    @property
+    def originator_version(self) -> int:
+        return int(self.stored.originator_version)
+
+
+@contextmanager
+def _savepoint(c: Any) -> Iterator[None]:
+    """A savepoint in the caller's transaction (SQLite and PostgreSQL spell it alike)."""
+    c.execute("SAVEPOINT view_feed")
+    try:
+        yield
+    except BaseException:
+        c.execute("ROLLBACK TO SAVEPOINT view_feed")
+        raise
+    c.execute("RELEASE SAVEPOINT view_feed")
 
 
 def _retryable(error: BaseException) -> bool:
@@ -85,6 +121,10 @@ class KafkaProjector:
         self.serializable = type(self.datastore).__module__.endswith("postgres")
         self.applied = 0
         self.conflicts = 0
+        for follower in self.followers:
+            # A view stopped at an event has missed what followed it: it stays stopped until
+            # rebuilt from the log (which clears the record), not fed from the middle again.
+            follower.failed = follower.recorded_failure
 
     def poll_once(self, timeout_ms: int = POLL_TIMEOUT_MS) -> int:
         """One poll: fold and commit what came; returns how many records it held."""
@@ -93,7 +133,7 @@ class KafkaProjector:
         if not records:
             self.rewind_past_log_end()
             return 0
-        events = [self.mapper.to_domain_event(decode(r.value)[1]) for r in records]
+        events = self._decode(records)
         self._apply(events)
         try:
             self.consumer.commit()  # only after the rows committed: at-least-once
@@ -141,7 +181,57 @@ class KafkaProjector:
     def views(self) -> list[Deduplicated]:
         return [f.projection for f in self.followers]  # type: ignore[misc]
 
-    def _apply(self, events: Sequence[Any]) -> None:
+    def _decode(self, records: Sequence[Any]) -> list[tuple[Any, Any]]:
+        """(stored event, domain event) per record; one that cannot be decoded stops every
+        view (none could fold it), recorded with its notification id."""
+        events = []
+        for record in records:
+            nid, stored = decode(record.value)
+            try:
+                events.append((_Note(nid, stored), self.mapper.to_domain_event(stored)))
+            except Exception as error:
+                for follower in self._running():
+                    self._stop(follower, _Note(nid, stored), error)
+        return events
+
+    def _running(self) -> list[Follower]:
+        return [f for f in self.followers if f.failed is None]
+
+    def _stop(self, follower: Follower, note: Any, error: BaseException) -> None:
+        """The view cannot apply this record's event: it takes no more from this feed.
+
+        Its rows stay as they were before the event; the other views go on, and the
+        consumer's offsets move on with them, so this view misses what follows: rebuild it
+        from the log (``casetrail projections rebuild --name <view>``, which hands it back
+        to the feed) once the cause is mended.
+        """
+        failure = ViewFailure(
+            view=follower.projection.name,
+            notification_id=note.id,
+            event=str(note.topic).rpartition(":")[2] or str(note.topic),
+            originator_id=str(note.originator_id),
+            originator_version=int(note.originator_version),
+            error=error_text(error),
+            failed_at=datetime.now(UTC),
+        )
+        follower.failed = failure
+        log.error(
+            "view stopped at an event it cannot apply; the other views go on",
+            view=failure.view,
+            notification_id=failure.notification_id,
+            event_class=failure.event,
+            error=failure.error,
+        )
+
+    def _record_failures(self, stopped: list[Follower]) -> None:
+        for follower in stopped:
+            assert follower.failed is not None
+            try:
+                follower.store.record_failure(follower.failed)
+            except Exception:
+                log.exception("could not record the view's failure", view=follower.failed.view)
+
+    def _apply(self, events: Sequence[tuple[Any, Any]]) -> None:
         for attempt in range(1, MAX_RETRIES + 1):
             try:
                 self._apply_once(events)
@@ -153,32 +243,68 @@ class KafkaProjector:
                 log.info("write conflict; folding again", attempt=attempt)
                 time.sleep(min(0.05 * attempt, 0.5))
 
-    def _apply_once(self, events: Sequence[Any]) -> None:
+    def _apply_once(self, events: Sequence[tuple[Any, Any]]) -> None:
+        """Fold the events into every running view, in one transaction.
+
+        Each view folds and writes inside a savepoint of its own: a view whose fold raises, or
+        whose rows the database refuses, is rolled back to before the batch, given the events
+        before the culprit, and stopped (see :meth:`_stop`); the others commit as usual.
+        """
         views = self.views
         counted = [(v.skipped, v.gaps) for v in views]
-        ids = aggregate_ids(events)
+        ids = aggregate_ids(event for _, event in events)
+        stopped: list[Follower] = []
         try:
             with self.datastore.transaction(commit=True) as c:
                 if self.serializable:
                     c.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                for follower in self.followers:
+                for follower in self._running():
                     # Rows are read inside this transaction, never from an earlier one: other
                     # consumers write the same tables. One query per table fetches the rows
                     # of every ticket, customer and callback in the batch.
-                    store: Any = follower.store
-                    batch = Batch(
-                        follower.projection,
-                        InTransaction(store, c),  # type: ignore[arg-type]
-                        prefetch(store, c, follower.projection, ids),
-                    )
-                    fold = follower.projection.fold
-                    for event in events:
-                        fold(event, batch)
-                    batch.write(None)
+                    try:
+                        with _savepoint(c):
+                            self._fold_into(c, follower, events, ids)
+                    except Exception as error:
+                        if _retryable(error) or is_transient(error):
+                            raise
+                        self._isolate(c, follower, events, ids)
+                        stopped.append(follower)
         except BaseException:
             for view, (skipped, gaps) in zip(views, counted, strict=True):
                 view.skipped, view.gaps = skipped, gaps  # the retry counts them again
+            for follower in stopped:
+                follower.failed = None  # the retry finds it again
             raise
+        self._record_failures(stopped)
+
+    def _fold_into(
+        self, c: Any, follower: Follower, events: Sequence[tuple[Any, Any]], ids: list[str]
+    ) -> None:
+        store: Any = follower.store
+        batch = Batch(
+            follower.projection,
+            InTransaction(store, c),  # type: ignore[arg-type]
+            prefetch(store, c, follower.projection, ids),
+        )
+        fold = follower.projection.fold
+        for _, event in events:
+            fold(event, batch)
+        batch.write(None)
+
+    def _isolate(
+        self, c: Any, follower: Follower, events: Sequence[tuple[Any, Any]], ids: list[str]
+    ) -> None:
+        """Apply the events one at a time (each in a savepoint) up to the one that fails."""
+        for note, event in events:
+            try:
+                with _savepoint(c):
+                    self._fold_into(c, follower, [(note, event)], ids)
+            except Exception as error:
+                if _retryable(error) or is_transient(error):
+                    raise
+                self._stop(follower, note, error)
+                return
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
         log.info("kafka projector started", views=[f.projection.name for f in self.followers])

@@ -347,3 +347,65 @@ def test_a_member_carries_on_after_the_broker_comes_back_empty(fresh_pg_url: str
         member.consumer.close(autocommit=False)
         desk.close()
         broker.terminate()
+
+
+def test_an_event_a_kafka_fed_view_cannot_store_stops_that_view_only(
+    fresh_pg_url: str, kafka_bootstrap: str
+) -> None:
+    """Given a crew promised for 9999-12-31 -14:00 in the store (written before the API
+    refused such instants), when a member folds the relayed topic, then the timeline stops at
+    that event with the failure recorded, and the other views fold every event, later ones
+    too."""
+    import psycopg
+
+    from tests.factories import FakeClock, make_desk, receive
+    from tests.integration.test_poison_events import _far_crew
+
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        database_url=fresh_pg_url,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic=f"casetrail.poison.{tag}",
+        kafka_group=f"casetrail.poison.{tag}",
+        kafka_partitions=1,
+    )
+    clock = FakeClock()
+    desk = make_desk(clock, env=settings.eventsourcing_env())
+    views = ["ticket_timeline", "worklists"]
+    member = build_kafka_projector(desk, settings, views)
+    try:
+        receive(desk)
+        _far_crew(desk)
+        poison = desk.recorder.max_notification_id()
+        last = receive(desk)
+        relay = build_relay(desk, settings)
+        relay.catch_up()
+        relay.producer.close()
+
+        def worklisted() -> bool:
+            with psycopg.connect(settings.postgres_conninfo) as conn:
+                found = conn.execute(
+                    'SELECT count(*) FROM "worklists" WHERE ticket_id = %s', (str(last.id),)
+                ).fetchone()
+            return bool(found and found[0])
+
+        deadline = time.monotonic() + WAIT
+        while not worklisted() and time.monotonic() < deadline:
+            member.poll_once(timeout_ms=1000)
+        assert worklisted()  # the view after the poison has the last ticket
+        timeline = next(f for f in member.followers if f.projection.name == "ticket_timeline")
+        assert timeline.failed is not None
+        assert timeline.failed.notification_id == poison
+        assert "OverflowError" in timeline.failed.error
+        recorded = timeline.store.failure()
+        assert recorded is not None
+        assert recorded.notification_id == poison
+        with psycopg.connect(settings.postgres_conninfo) as conn:
+            found = conn.execute(
+                'SELECT count(*) FROM "ticket_timeline_heads" WHERE ticket_id = %s',
+                (str(last.id),),
+            ).fetchone()
+        assert found == (0,)  # stopped: nothing after the poison
+    finally:
+        member.consumer.close(autocommit=False)
+        desk.close()
