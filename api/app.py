@@ -36,12 +36,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.auth import Policy
+from api.health import DatabaseGate, GateMiddleware, HealthProbe
 from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
@@ -86,12 +88,65 @@ def build_runtime(
             reader=ViewReader(projector.followers, desk),
             idempotency=IdempotencyMemory(),
             workers=running,
+            gate=DatabaseGate(
+                settings.postgres_conninfo if settings.backend == "postgres" else None,
+                events_table=getattr(desk.recorder, "events_table_name", ""),
+            ),
+            health=HealthProbe(desk, {f.projection.name: f for f in projector.followers}),
         )
     except BaseException:
         if own:
             desk.close()
         raise
     return runtime, own
+
+
+def _runtime_gate(app: FastAPI) -> DatabaseGate | None:
+    runtime = getattr(app.state, "runtime", None)
+    return None if runtime is None else runtime.gate
+
+
+# Answers any route may give whatever it declares itself: they come from the middlewares and
+# the error layer (api/errors.py, api/limits.py), so they are documented here, once.
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_COMMON: dict[str, tuple[str, str]] = {
+    # status: (when, which operations: "secured", "body" or "all")
+    "401": ("missing or unknown bearer token", "secured"),
+    "400": ("malformed_body: the body is not UTF-8 JSON", "body"),
+    "413": ("payload_too_large: body over CASETRAIL_MAX_BODY_BYTES", "body"),
+    "503": (
+        "database_unavailable, database_busy or schema_missing (with Retry-After)",
+        "all",
+    ),
+}
+
+
+def _document_common_errors(app: FastAPI) -> None:
+    """Add the shared error answers to every operation of ``/openapi.json``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        problem = _PROBLEM if "Problem" in schema.get("components", {}).get("schemas", {}) else {}
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith(API_PREFIX):
+                continue
+            for operation in operations.values():
+                applies = {
+                    "all": True,
+                    "secured": bool(operation.get("security")),
+                    "body": "requestBody" in operation,
+                }
+                responses = operation.setdefault("responses", {})
+                for status, (description, scope) in _COMMON.items():
+                    if applies[scope] and status not in responses:
+                        content = {"application/json": {"schema": problem}}
+                        responses[status] = {"description": description, "content": content}
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -117,6 +172,9 @@ def create_app(
         try:
             yield
         finally:
+            runtime.gate.stopped.set()
+            if runtime.health is not None:
+                runtime.health.close()
             if runtime.workers is not None:
                 runtime.workers.close()
             if own:
@@ -134,8 +192,11 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    # Outside the error handlers: sees their 503s; answers at once while the store is gone.
+    app.add_middleware(GateMiddleware, gate=lambda: _runtime_gate(app))
     # Outermost: an oversized body is refused before anything reads or parses it.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    _document_common_errors(app)
     router = APIRouter()
     for module in (tickets, views, reports, callbacks, customers, audit, system, stream):
         router.include_router(module.router)

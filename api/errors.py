@@ -66,6 +66,7 @@ STATUS_OF: dict[type[e.DomainError], int] = {
 # Command fields that come from headers, named as the client sent them.
 _HEADER_FIELDS = {"expected_version": "If-Match", "command_id": "Idempotency-Key"}
 _HTTP_CODES = {
+    400: "malformed_body",  # FastAPI's answer to a body that is not UTF-8 JSON
     401: "unauthenticated",
     403: "forbidden",
     404: "not_found",
@@ -148,7 +149,9 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def _missing_table(error: BaseException) -> bool:
     text = str(error)
-    return isinstance(error, psycopg.errors.UndefinedTable) or (
+    # The insert function goes with the tables when a database is dropped and made anew.
+    undefined = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction)
+    return isinstance(error, undefined) or (
         isinstance(error, (store.ProgrammingError, store.OperationalError, sqlite3.Error))
         and (("relation" in text and "does not exist" in text) or "no such table" in text)
     )

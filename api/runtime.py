@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from fastapi import Request
 
 from api.guards import Guards
+from api.health import DatabaseGate, HealthProbe
 from config.settings import Settings
 from config.users import Users
 from domain.desk import Desk
@@ -41,6 +42,9 @@ class Runtime:
     workers: Any = None  # workers.inprocess.InProcessWorkers when they run here
     lock: threading.Lock = field(default_factory=threading.Lock)
     guards: Guards = field(default_factory=Guards)  # stream tickets/slots, replays, stop
+    # The outage gate (503 at once while PostgreSQL is unreachable) and /health's reader.
+    gate: DatabaseGate = field(default_factory=lambda: DatabaseGate(None, ""))
+    health: HealthProbe | None = None
 
     def now(self) -> datetime:
         """The desk's clock: the instant reads are evaluated at (injectable in tests)."""

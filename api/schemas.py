@@ -271,9 +271,54 @@ class Me(BaseModel):
     read_only: bool
 
 
+class ViewFailureOut(BaseModel):
+    """The event a view stopped at, and why (the other views go on)."""
+
+    view: str
+    notification_id: int
+    event: str
+    originator_id: str
+    originator_version: int
+    error: str
+    failed_at: datetime
+
+
+class ViewHealth(Progress):
+    """A view's progress, and whether it runs or stopped at an event it cannot apply."""
+
+    state: str = Field(description="running | failed")
+    failure: ViewFailureOut | None = None
+
+
+class WorkerHealth(BaseModel):
+    """A supervised worker thread of this process."""
+
+    state: str = Field(description="starting | running | restarting | stopped")
+    restarts: int
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    since: datetime
+
+
+class DatabaseHealth(BaseModel):
+    """Whether the event store answered this health check."""
+
+    state: str = Field(description="up | down")
+    code: str | None = Field(
+        default=None, description="why it is down: database_unavailable | schema_missing"
+    )
+    since: datetime | None = None
+    error: str | None = None
+
+
 class Health(BaseModel):
-    status: str
+    """``ok``: all runs; ``degraded``: a view stopped or a worker restarts; ``unavailable``:
+    the event store does not answer (HTTP 503)."""
+
+    status: str = Field(description="ok | degraded | unavailable")
     backend: str
-    head: int
-    projections: dict[str, Progress]
-    workers: bool
+    head: int | None
+    projections: dict[str, ViewHealth]
+    workers: dict[str, WorkerHealth]
+    database: DatabaseHealth
+    checked_at: datetime

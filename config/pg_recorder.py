@@ -59,6 +59,11 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.numeric import Int8
 
+# Attempts of a read or write whose connection failed (a server closed an idle connection, or
+# restarted): enough to get past a stale connection, few enough that during an outage the
+# caller hears of it within a second or so (the library's own methods try ten times).
+RETRIES = 3
+
 # Up to this many events a call passes every value as its own parameter (see _call).
 SCALAR_CALL_MAX_EVENTS = 16
 
@@ -180,7 +185,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             self._calls[key] = text
         return text
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retry((InterfaceError, OperationalError), max_attempts=RETRIES, wait=0.2)
     def select_notifications(
         self,
         start: int | None,
@@ -247,7 +252,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         """Whether :meth:`insert_events` honours ``unchanged`` (only through the function)."""
         return self.datastore.enable_db_functions
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    @retry((InterfaceError, OperationalError), max_attempts=RETRIES, wait=0.2)
     def insert_events(
         self,
         stored_events: Sequence[StoredEvent],

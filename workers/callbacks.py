@@ -33,6 +33,7 @@ from domain.base import Channel, Role
 from domain.errors import DomainError, IllegalTransition, VersionConflict
 from projections.callback_plan import next_periodic
 from projections.due_queries import ViewQueries
+from workers.faults import retry_after
 
 log = structlog.get_logger("casetrail.callbacks")
 
@@ -207,10 +208,11 @@ class CallbackScheduler:
         self.log.info("callback scheduler started")
         while not stop.is_set():
             self.changed.clear()
+            wait = self.safety_timeout
             try:
                 self.run_once(self.clock())
-            except Exception:
-                self.log.exception("callback pass failed; retrying")
+            except Exception as error:
+                wait = retry_after(self.log, "callback pass failed; retrying", error)
             if not stop.is_set():
-                self.changed.wait(self.safety_timeout)
+                self.changed.wait(wait)
         self.log.info("callback scheduler stopped")

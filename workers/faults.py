@@ -11,6 +11,7 @@ will fail the same way on every try: that stops the one view it concerns (see
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -48,3 +49,16 @@ def is_transient(error: BaseException) -> bool:
         seen = seen.__cause__ or seen.__context__
         depth += 1
     return False
+
+
+def retry_after(log: Any, message: str, error: BaseException) -> float:
+    """Log a failed pass of a worker loop; seconds to wait before the next one.
+
+    The database's trouble: one line, and try again in a second. Anything else may be a bug:
+    the traceback, and five seconds.
+    """
+    if is_transient(error):
+        log.warning(message, error=f"{type(error).__name__}: {error}"[:300], database=True)
+        return 1.0
+    log.exception(message)
+    return 5.0

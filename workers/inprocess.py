@@ -1,8 +1,9 @@
 """All workers in one process, for the embedded default (``casetrail serve``).
 
-The projector, the SLA clock and the callback scheduler run as threads around one desk. They
-share one projector through :class:`ProjectorViews` (one fold at a time, never twice), and
-every save of the desk wakes them at once: no polling interval, no broker.
+The projector, the SLA clock and the callback scheduler run as supervised threads around one
+desk (:mod:`workers.supervisor`: a loop that dies is restarted with backoff). They share one
+projector through :class:`ProjectorViews` (one fold at a time, never twice), and every save of
+the desk wakes them at once: no polling interval, no broker.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from config.bootstrap import build_projector, system_clock
 from projections.due_queries import ViewQueries
 from workers.callbacks import CallbackScheduler
 from workers.sla_clock import ProjectorViews, SlaClock
+from workers.supervisor import Supervised
 
 log = structlog.get_logger("casetrail.inprocess")
 
 
 class InProcessWorkers:
-    """Projector, SLA clock and callback scheduler as threads of this process."""
+    """Projector, SLA clock and callback scheduler as supervised threads of this process."""
 
     def __init__(self, desk: Any, settings: Any, *, idle_wait: float = 1.0) -> None:
         self.desk = desk
@@ -33,7 +35,11 @@ class InProcessWorkers:
         self.queries.ensure_indexes()
         self.sla_clock = SlaClock(desk, self.views, self.queries, system_clock)
         self.callbacks = CallbackScheduler(desk, self.views, self.queries, system_clock)
-        self.threads: list[threading.Thread] = []
+        self.supervised = [
+            Supervised("projector", self._project, self.stop, restart=self._restart_projector),
+            Supervised("sla-clock", self.sla_clock.run_forever, self.stop),
+            Supervised("callbacks", self.callbacks.run_forever, self.stop),
+        ]
         previous = desk._notify
 
         def notify(recordings: Any) -> None:
@@ -47,26 +53,30 @@ class InProcessWorkers:
         self.sla_clock.wake()
         self.callbacks.wake()
 
-    def _project(self) -> None:
-        while not self.stop.is_set():
+    def _project(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             if not self.views.catch_up():
                 self.projector.wakeup.wait(self.idle_wait)
                 self.projector.wakeup.clear()
 
+    def _restart_projector(self) -> None:
+        """Trust nothing the projector held in memory: positions and tables as stored now."""
+        with self.views.lock:
+            self.projector.restart()
+        self.queries.ensure_indexes()
+
     def start(self) -> None:
-        for name, target in (
-            ("projector", self._project),
-            ("sla-clock", lambda: self.sla_clock.run_forever(self.stop)),
-            ("callbacks", lambda: self.callbacks.run_forever(self.stop)),
-        ):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-        log.info("workers started", workers=[t.name for t in self.threads])
+        for worker in self.supervised:
+            worker.start()
+        log.info("workers started", workers=[w.name for w in self.supervised])
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Each worker's supervised state (``/health``)."""
+        return {w.name: w.status.as_dict() for w in self.supervised}
 
     def close(self, timeout: float = 10.0) -> None:
         self.stop.set()
         self.wake()
-        for thread in self.threads:
-            thread.join(timeout)
+        for worker in self.supervised:
+            worker.join(timeout)
         log.info("workers stopped")

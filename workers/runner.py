@@ -1,9 +1,10 @@
 """Run one worker in the foreground: ``casetrail worker <name>``.
 
 Sets up JSON logging, stops cleanly on SIGTERM/SIGINT, builds the desk, the projector and the
-chosen worker from settings, and wakes the worker when new events are recorded: on PostgreSQL
-by LISTENing to the event table's channel (the store NOTIFYs on every insert); on SQLite, which
-has no cross-process notification, by watching the head of the notification log.
+chosen worker from settings, runs its loop in a supervised thread (restarted with backoff when
+it raises: :mod:`workers.supervisor`), and wakes the worker when new events are recorded: on
+PostgreSQL by LISTENing to the event table's channel (the store NOTIFYs on every insert); on
+SQLite, which has no cross-process notification, by watching the head of the notification log.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from config.settings import Settings
 from projections.due_queries import SLA_TABLE, ViewQueries
 from workers.callbacks import CallbackScheduler
 from workers.sla_clock import FollowedViews, ProjectorViews, SlaClock
+from workers.supervisor import Supervised
 
 WORKERS = ("projector", "sla-clock", "callbacks", "relay", "kafka-projector")
 CALLBACK_PLAN = "callback_plan"
@@ -87,6 +89,19 @@ def _watch_sqlite_head(desk: Any, stop: threading.Event, wake: Callable[[], None
             wake()
 
 
+def _supervise(
+    name: str,
+    loop: Callable[[threading.Event], None],
+    stop: threading.Event,
+    restart: Callable[[], None] | None = None,
+) -> None:
+    """Run ``loop`` in a supervised thread (restarted when it raises) until ``stop``."""
+    worker = Supervised(name, loop, stop, restart=restart)
+    worker.start()
+    while worker.alive:
+        worker.join(0.5)  # short joins: the main thread must stay free for signal handlers
+
+
 def _run_kafka_worker(name: str, desk: Any, settings: Settings, views: list[str] | None) -> None:
     stop = threading.Event()
     if name == "relay":
@@ -94,14 +109,14 @@ def _run_kafka_worker(name: str, desk: Any, settings: Settings, views: list[str]
         _install_stop(stop, relay.wakeup.set)
         watch_events(desk, settings, stop, relay.wakeup.set)
         try:
-            relay.run(stop)
+            _supervise("relay", relay.run, stop)
         finally:
             relay.producer.close()
         return
     member = build_kafka_projector(desk, settings, views)
     _install_stop(stop, lambda: None)  # the loop sees ``stop`` after its current poll
     try:
-        member.run(stop)
+        _supervise("kafka-projector", member.run, stop)
     finally:
         member.consumer.close()  # leave the group: the others take the partitions at once
 
@@ -148,7 +163,7 @@ def run_worker(
         if name == "projector":
             _install_stop(stop, projector.wakeup.set)
             watch_events(desk, settings, stop, projector.wakeup.set)
-            projector.run(stop)
+            _supervise("projector", projector.run, stop, restart=projector.restart)
             return
         queries = ViewQueries.of(projector.followers)
         needs = SLA_TABLE if name == "sla-clock" else CALLBACK_PLAN
@@ -166,6 +181,6 @@ def run_worker(
             worker = CallbackScheduler(desk, views, queries, system_clock)
         _install_stop(stop, worker.wake)
         watch_events(desk, settings, stop, worker.wake)
-        worker.run_forever(stop)
+        _supervise(name, worker.run_forever, stop)
     finally:
         desk.close()

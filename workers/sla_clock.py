@@ -40,6 +40,7 @@ from domain.errors import (
 )
 from domain.ticket import Ticket
 from projections.due_queries import ViewQueries
+from workers.faults import retry_after
 
 log = structlog.get_logger("casetrail.sla_clock")
 
@@ -114,23 +115,45 @@ class FollowedViews:
         *,
         poll_seconds: float = 0.02,
         warn_after: float = 10.0,
+        give_up_after: float = 30.0,
     ) -> None:
         self.app = app
         self.followers = followers
         self.poll_seconds = poll_seconds
         self.warn_after = warn_after
+        self.give_up_after = give_up_after
 
     def catch_up(self) -> int:
+        """Wait until the views reached the log's head as it is now (see the class).
+
+        A view stopped at an event it cannot apply will not get there: the worker goes on
+        with what it shows (the rest of the system must not stop with it). After
+        ``give_up_after`` seconds of waiting the worker goes on too, and says so.
+        """
         head = self.app.recorder.max_notification_id() or 0
         started = time.monotonic()
         warned = False
+        stopped: set[str] = set()
         while True:
-            behind = [f.projection.name for f in self.followers if (f.store.position() or 0) < head]
+            behind = [
+                f
+                for f in self.followers
+                if f.projection.name not in stopped and (f.store.position() or 0) < head
+            ]
             if not behind:
                 return 0
-            if not warned and time.monotonic() - started > self.warn_after:
-                log.warning("views lag; is the projector worker running?", views=behind, head=head)
-                warned = True
+            waited = time.monotonic() - started
+            if waited > self.warn_after:
+                stopped.update(f.projection.name for f in behind if f.store.failure() is not None)
+                names = [f.projection.name for f in behind if f.projection.name not in stopped]
+                if not warned and names:
+                    log.warning(
+                        "views lag; is the projector worker running?", views=names, head=head
+                    )
+                    warned = True
+                if waited > self.give_up_after:
+                    log.warning("going on with views behind the log", views=names, head=head)
+                    return 0
             time.sleep(self.poll_seconds)
 
 
@@ -387,9 +410,9 @@ class SlaClock:
             try:
                 self.run_until(self.clock())
                 wait = self.seconds_to_next()
-            except Exception:
-                self.log.exception("sla clock pass failed; retrying")
-                wait = min(5.0, self.safety_timeout)
+            except Exception as error:
+                wait = retry_after(self.log, "sla clock pass failed; retrying", error)
+                wait = min(wait, self.safety_timeout)
             self.last_wait = wait
             if wait > 0 and not stop.is_set():
                 self.changed.wait(wait)

@@ -124,7 +124,11 @@ def test_health_needs_no_token_and_says_how_far_views_are(api: Api) -> None:
         "position": 0,
         "head": api.head(),
         "lag": api.head(),
+        "state": "running",
+        "failure": None,
     }
+    assert body["database"]["state"] == "up"
+    assert body["workers"] == {}  # this app runs none
 
 
 @pytest.mark.parametrize(

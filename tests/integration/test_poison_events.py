@@ -169,3 +169,29 @@ def test_a_view_gets_past_its_recorded_failure_once_the_event_can_be_applied(
     assert mended.failed is None
     assert mended.store.failure() is None
     assert mended.position == desk.recorder.max_notification_id()
+
+
+def test_health_names_the_stopped_view_and_the_event(desk: Desk, clock: FakeClock) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = Settings(database_url=database_url(desk))
+    receive(desk)
+    _far_crew(desk)
+    poison = desk.recorder.max_notification_id()
+    receive(desk)
+    head = desk.recorder.max_notification_id()
+    with TestClient(create_app(settings, desk=desk, workers=False)) as client:
+        client.app.state.runtime.catch_up()  # type: ignore[attr-defined]
+        r = client.get("/api/v1/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "degraded"
+    timeline = body["projections"].pop("ticket_timeline")
+    assert timeline["state"] == "failed"
+    assert timeline["position"] == poison - 1
+    assert timeline["failure"]["notification_id"] == poison
+    assert timeline["failure"]["event"] == "ServiceRequest.CrewDispatched"
+    assert {v["state"] for v in body["projections"].values()} == {"running"}
+    assert {v["position"] for v in body["projections"].values()} == {head}
