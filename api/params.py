@@ -23,15 +23,32 @@ from domain.commands import EARLIEST, LATEST, LINE_PATTERN, NAME_MAX, sane_insta
 
 MAX_OFFSET = 1_000_000
 # "3", 3, W/"3" or * (api.writes reads it); ten ASCII digits at most, so never a huge number.
-IF_MATCH = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)?\s*$'
+IF_MATCH = r'^(\*|(W/)?"?[0-9]{1,10}"?)?$'
 _IF_MATCH = re.compile(IF_MATCH, re.ASCII)
+# Visible ASCII, spaces inside only: what every HTTP client can send as it is.
+IDEMPOTENCY_KEY = r"^[!-~]([ -~]*[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY, re.ASCII)
 MAX_LEVEL = 100
-INSTANT_MAX = 64  # the longest ISO-8601 instant with fractions and offset is 32 characters
+# What parse_instant reads: a date, or a date and time, with an optional offset (a "+" left
+# unencoded in a URL arrives as a space); documented so that clients and fuzzers know.
+INSTANT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+\- ][0-9]{2}:[0-9]{2})?)?$"
+)
+_INSTANT = re.compile(INSTANT)
 
 
 def _if_match(value: str | None) -> str | None:
-    if value is not None and not _IF_MATCH.match(value):
+    if value is not None and not _IF_MATCH.match(value.strip()):
         raise PydanticCustomError("value_error", 'expected a version such as "3"')
+    return value
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is not None and not _IDEMPOTENCY_KEY.match(value.strip()):
+        raise PydanticCustomError(
+            "value_error", "1 to 128 visible ASCII characters (spaces only inside)"
+        )
     return value
 
 
@@ -50,10 +67,11 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Any printable string up to 128 characters: a repeat gets the same status "
-        "and body.",
+        description="1 to 128 visible ASCII characters: a repeat gets the same status and body.",
         max_length=128,
+        json_schema_extra={"pattern": IDEMPOTENCY_KEY},
     ),
+    AfterValidator(_idempotency_key),
 ]
 Reveal = Annotated[
     bool | None,
@@ -102,9 +120,9 @@ FilterValue = Annotated[
 InstantQuery = Annotated[
     str | None,
     Query(
-        max_length=INSTANT_MAX,
         description="ISO-8601 instant between 2000-01-01 and 2100-01-01 with a whole-minute "
         "offset, e.g. 2026-10-12T09:00:00+08:00; without an offset, the hotline's local time.",
+        json_schema_extra={"pattern": INSTANT, "maxLength": 32},
     ),
 ]
 Day = Annotated[date | None, AfterValidator(_day)]
@@ -117,10 +135,12 @@ def parse_instant(value: str, field: str, tz: tzinfo) -> datetime:
     The instant must lie in 2000-2100 with a whole-minute offset (``domain.commands``); the
     refusal names ``field`` and never repeats the value.
     """
-    text = value.strip()
+    text = value
     if len(text) > 19 and text[-6] == " ":
         text = text[:-6] + "+" + text[-5:]
     try:
+        if not _INSTANT.match(value):
+            raise ValueError(value)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise invalid_input(

@@ -27,44 +27,62 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 from domain.base import Channel, Role
 
+T = TypeVar("T")
 NAME_MAX = 200
 TEXT_MAX = 4000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
-# C0 and C1 controls (Unicode category Cc) and lone surrogates; free text keeps tab and newline.
-_LINE_FORBIDDEN = "\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
-_TEXT_FORBIDDEN = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\ud800-\\udfff"
-_LINE_BAD = re.compile(f"[{_LINE_FORBIDDEN}]")
-_TEXT_BAD = re.compile(f"[{_TEXT_FORBIDDEN}]")
+# C0 and C1 controls (Unicode category Cc); free text keeps tab and newline. Lone surrogates
+# are refused too (no database encoding can store one), but JSON Schema engines cannot spell
+# them in a pattern, so the documented patterns leave them out.
+_LINE_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f"
+_TEXT_CONTROLS = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
+_SURROGATES = "\\ud800-\\udfff"
+# What str.strip() removes besides controls: a blank name or text is empty once stripped.
+_BLANKS = " \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_LINE_BAD = re.compile(f"[{_LINE_CONTROLS}{_SURROGATES}]")
+_TEXT_BAD = re.compile(f"[{_TEXT_CONTROLS}{_SURROGATES}]")
 # The same rules as JSON Schema patterns, so /openapi.json tells clients (and fuzzers) what
 # is accepted: at least one non-blank character where one is required.
-LINE_PATTERN = f"^[^{_LINE_FORBIDDEN}]*$"
-TEXT_PATTERN = f"^[^{_TEXT_FORBIDDEN}]*$"
-FILLED_LINE_PATTERN = f"^[^{_LINE_FORBIDDEN}]*[^\\s{_LINE_FORBIDDEN}][^{_LINE_FORBIDDEN}]*$"
-FILLED_TEXT_PATTERN = f"^[^{_TEXT_FORBIDDEN}]*[^\\s{_TEXT_FORBIDDEN}][^{_TEXT_FORBIDDEN}]*$"
+LINE_PATTERN = f"^[^{_LINE_CONTROLS}]*$"
+TEXT_PATTERN = f"^[^{_TEXT_CONTROLS}]*$"
+FILLED_LINE_PATTERN = f"^[^{_LINE_CONTROLS}]*[^{_BLANKS}{_LINE_CONTROLS}][^{_LINE_CONTROLS}]*$"
+FILLED_TEXT_PATTERN = f"^[^{_TEXT_CONTROLS}]*[^{_BLANKS}{_LINE_CONTROLS}][^{_TEXT_CONTROLS}]*$"
 
 
-def single_line(value: str) -> str:
-    """Refuse control characters (the value is never echoed: it may be anything)."""
-    if _LINE_BAD.search(value):
+def single_line(value: T) -> T:
+    """Refuse control characters (the value is never echoed: it may be anything).
+
+    Checked before whitespace is stripped (a stripped control is still refused, as the
+    documented pattern says); a value that is not a string is left to the type's own check.
+    """
+    if isinstance(value, str) and _LINE_BAD.search(value):
         raise PydanticCustomError(
             "control_characters", "must not contain control characters (NUL, tab, newline, ...)"
         )
     return value
 
 
-def free_text(value: str) -> str:
-    """Refuse control characters other than newline and tab."""
-    if _TEXT_BAD.search(value):
+def free_text(value: T) -> T:
+    """Refuse control characters other than newline and tab (before stripping, as above)."""
+    if isinstance(value, str) and _TEXT_BAD.search(value):
         raise PydanticCustomError(
             "control_characters", "must not contain control characters other than newline and tab"
         )
@@ -97,25 +115,25 @@ def sane_instant(value: datetime) -> datetime:
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
-    AfterValidator(single_line),
+    BeforeValidator(single_line),
     Field(json_schema_extra={"pattern": FILLED_LINE_PATTERN}),
 ]
 Ident = Annotated[
     str,
     StringConstraints(min_length=1, max_length=NAME_MAX),
-    AfterValidator(single_line),
+    BeforeValidator(single_line),
     Field(json_schema_extra={"pattern": LINE_PATTERN}),
 ]
 Text = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TEXT_MAX),
-    AfterValidator(free_text),
+    BeforeValidator(free_text),
     Field(json_schema_extra={"pattern": FILLED_TEXT_PATTERN}),
 ]
 OptionalNote = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=TEXT_MAX),
-    AfterValidator(free_text),
+    BeforeValidator(free_text),
     Field(json_schema_extra={"pattern": TEXT_PATTERN}),
 ]
 Instant = Annotated[

@@ -104,7 +104,7 @@ def sla_deadlines(
         filters.append(reader.one_of("state", state.split(",")))
     if department:
         filters.append(reader.department_filter("department", department))
-    if due_before:
+    if due_before is not None:  # an empty value is refused, not read as "no filter"
         at = parse_instant(due_before, "due_before", runtime.settings.tz)
         filters.append(reader.before("sla_deadlines", "due_at", at))
     if ticket_id:

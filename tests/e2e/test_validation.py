@@ -612,3 +612,29 @@ def test_dropped_tables_on_postgresql_are_503_schema_missing(
             assert "restart casetrail" in r.json()["message"]
     finally:
         desk.close()
+
+
+# ------------------------------------------------ what the fuzzer found (test_schemathesis)
+
+
+def test_an_empty_due_before_is_refused_not_read_as_no_filter(lite: Api) -> None:
+    refused(lite.get("/sla/deadlines", "monitor", due_before=""), "due_before", "query")
+    for loose in ("20261012", "2026-10-12T09", " 2026-10-12"):
+        refused(lite.get("/sla/deadlines", "monitor", due_before=loose), "due_before", "query")
+    assert lite.get("/sla/deadlines", "monitor", due_before="2026-10-13").status_code == 200
+
+
+def test_a_body_that_is_not_utf8_is_400_malformed_body(lite: Api) -> None:
+    t = lite.intake()
+    headers = {**who("front"), "Content-Type": "application/json"}
+    r = lite.client.post(f"{V1}/tickets/{t['id']}/verify", content=b'"\xff\xfe"', headers=headers)
+    assert (r.status_code, r.json()["code"]) == (400, "malformed_body")
+
+
+def test_openapi_documents_the_answers_of_the_middlewares(lite: Api) -> None:
+    paths = lite.client.get("/openapi.json").json()["paths"]
+    verify = paths[f"{V1}/tickets/{{ticket_id}}/verify"]["post"]["responses"]
+    assert {"400", "401", "413", "422", "503"} <= set(verify)
+    me = paths[f"{V1}/me"]["get"]["responses"]
+    assert {"401", "503"} <= set(me)
+    assert "413" not in me  # no body, nothing to refuse for its size
