@@ -18,9 +18,11 @@ What it does:
 Checks: no 5xx, status codes, content types, response headers and bodies as documented, and
 schema-invalid input refused (``negative_data_rejection``).
 
-``GET /api/v1/stream`` is left out: it is a Server-Sent Events stream that holds its connection
-open (each test case would wait for its read timeout), and its event schema is declared by the
-stream's own module.
+``GET /api/v1/stream`` is left out, for one reason: its OpenAPI entry (``api/routes/stream.py``)
+declares ``text/event-stream`` with ``schema: {type: string}``, which OpenAPI 3.1 reads as the
+schema of *each event*, while an event is ``{event, data}``: schemathesis reports every stream
+(ST108, "SSE event violates schema"). The route answers correctly; its documentation needs an
+``itemSchema`` (or an object schema) for its events. Take it out of ``EXCLUDED`` then.
 
 ``tests/e2e/test_schemathesis.py`` runs the same thing, bounded for ``make test``. Longer:
 ``.venv/bin/python bench/fuzz_api.py --examples 200 --seed 7`` (``--help`` for options).
@@ -63,7 +65,7 @@ CHECKS = (
     "negative_data_rejection",
 )
 # Operations left out, each with its reason (the module docstring says more).
-EXCLUDED = {"/api/v1/stream": "a long-lived Server-Sent Events stream"}
+EXCLUDED = {"/api/v1/stream": "its events are documented as strings (see the docstring)"}
 CALLER = {
     "kind": "complaint",
     "customer_name": "王建国",
