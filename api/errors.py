@@ -8,6 +8,7 @@
 | ticket, callback, customer or route not found | 404 | ``not_found`` (``unknown_action``) |
 | ``IllegalTransition`` / ``InvariantViolated`` / ``ClockError`` | 409 | the domain's code |
 | ``VersionConflict`` (stale ``If-Match``, lost race) | 409 | ``version_conflict`` |
+| request body is not UTF-8 JSON at all | 400 | ``malformed_body`` |
 | request body, query, path or header does not validate | 422 | ``invalid_input`` |
 | ``InvalidValue`` / ``UnknownDepartment`` / ``PolicyNotFound`` / ... | 422 | the domain's code |
 | ``Idempotency-Key`` reused for a different request | 422 | ``idempotency_key_reused`` |
