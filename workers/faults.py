@@ -58,7 +58,24 @@ def retry_after(log: Any, message: str, error: BaseException) -> float:
     the traceback, and five seconds.
     """
     if is_transient(error):
-        log.warning(message, error=f"{type(error).__name__}: {error}"[:300], database=True)
+        log.warning(message, error=error_text(error)[:300], database=True)
         return 1.0
     log.exception(message)
     return 5.0
+
+
+MAX_ERROR_TEXT = 2000  # of an error's text kept in a failure record or a log line
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message`` of an error, without the data it quotes.
+
+    PostgreSQL's messages end with a CONTEXT quoting the offending value (a customer's own
+    words, say): that stays out of logs and failure records.
+    """
+    lines = []
+    for line in str(error).splitlines():
+        if line.startswith(("CONTEXT:", "unnamed portal parameter")):
+            break
+        lines.append(line.strip())
+    return f"{type(error).__name__}: {' '.join(lines)}"[:MAX_ERROR_TEXT]

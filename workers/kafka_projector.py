@@ -26,16 +26,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from kafka.errors import CommitFailedError
 
 from projections.at_least_once import Deduplicated, InTransaction, aggregate_ids, prefetch
-from projections.core import Batch, ViewFailure
+from projections.core import Batch
 from workers.faults import is_transient
-from workers.projector import Follower, error_text
+from workers.projector import Follower, failure_at
 from workers.relay import decode
 
 log = structlog.get_logger("casetrail.kafka_projector")
@@ -205,15 +204,7 @@ class KafkaProjector:
         from the log (``casetrail projections rebuild --name <view>``, which hands it back
         to the feed) once the cause is mended.
         """
-        failure = ViewFailure(
-            view=follower.projection.name,
-            notification_id=note.id,
-            event=str(note.topic).rpartition(":")[2] or str(note.topic),
-            originator_id=str(note.originator_id),
-            originator_version=int(note.originator_version),
-            error=error_text(error),
-            failed_at=datetime.now(UTC),
-        )
+        failure = failure_at(follower.projection.name, note, error)
         follower.failed = failure
         log.error(
             "view stopped at an event it cannot apply; the other views go on",

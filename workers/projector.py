@@ -37,13 +37,12 @@ from projections.core import (
     aggregate_ids,
     prefetch_rows,
 )
-from workers.faults import is_transient
+from workers.faults import error_text, is_transient
 
 log = structlog.get_logger("casetrail.projector")
 
 # From this many events a batch of views with rows of unknown origin prefetches its rows.
 PREFETCH_MIN_EVENTS = 50
-MAX_ERROR_TEXT = 2000  # of an error's text kept in a view's failure record
 
 
 @dataclass
@@ -375,15 +374,7 @@ class Projector:
 
     def _fail(self, follower: Follower, note: Any, error: BaseException) -> None:
         """Stop ``follower`` at the event of ``note``: remember why, here and in its store."""
-        failure = ViewFailure(
-            view=follower.projection.name,
-            notification_id=note.id,
-            event=str(note.topic).rpartition(":")[2] or str(note.topic),
-            originator_id=str(note.originator_id),
-            originator_version=int(note.originator_version),
-            error=error_text(error),
-            failed_at=datetime.now(UTC),
-        )
+        failure = failure_at(follower.projection.name, note, error)
         follower.failed = failure
         follower.one_by_one_until = None
         log.error(
@@ -497,6 +488,19 @@ class Projector:
             follower.rewind()
 
 
+def failure_at(view: str, note: Any, error: BaseException) -> ViewFailure:
+    """The failure of ``view`` at the event of ``note`` (a notification, or a relayed one)."""
+    return ViewFailure(
+        view=view,
+        notification_id=note.id,
+        event=str(note.topic).rpartition(":")[2] or str(note.topic),
+        originator_id=str(note.originator_id),
+        originator_version=int(note.originator_version),
+        error=error_text(error),
+        failed_at=datetime.now(UTC),
+    )
+
+
 def adopt_rebuilt(live: Sequence[Follower], rebuilt: Sequence[Follower]) -> None:
     """Swap rebuilt views in for the live ones, all in one transaction.
 
@@ -517,21 +521,6 @@ def adopt_rebuilt(live: Sequence[Follower], rebuilt: Sequence[Follower]) -> None
             follower.store.adopt_in(c, shadow.store)
     for follower in live:
         follower.resync()
-        follower.started_empty = False
-
-
-def error_text(error: BaseException) -> str:
-    """``Type: message`` of an error, without the data it quotes.
-
-    PostgreSQL's messages end with a CONTEXT quoting the offending value (a customer's own
-    words, say): that stays out of logs and failure records.
-    """
-    lines = []
-    for line in str(error).splitlines():
-        if line.startswith(("CONTEXT:", "unnamed portal parameter")):
-            break
-        lines.append(line.strip())
-    return f"{type(error).__name__}: {' '.join(lines)}"[:MAX_ERROR_TEXT]
 
 
 def hand_over_to_kafka_feeds(app: Any, followers: Sequence[Follower]) -> dict[str, int]:

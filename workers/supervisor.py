@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from workers.faults import is_transient
+from workers.faults import error_text, is_transient
 
 log = structlog.get_logger("casetrail.supervisor")
 
@@ -110,7 +110,7 @@ class Supervised:
                     delay = FIRST_DELAY
                 transient = is_transient(error)
                 self.status.restarts += 1
-                self.status.last_error = f"{type(error).__name__}: {error}"[:500]
+                self.status.last_error = error_text(error)[:500]
                 self.status.last_error_at = datetime.now(UTC)
                 self.status.moved_to("restarting")
                 log.warning(
