@@ -28,6 +28,8 @@ from config.users import User
 from domain.access import record_access
 from domain.base import Meta
 
+MAX_REQUEST_ID = 128
+
 
 def guard(
     runtime: Runtime,
@@ -59,7 +61,7 @@ def guard(
             department=user.department,
             channel="api",
             occurred_at=runtime.now(),
-            correlation_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+            correlation_id=_request_id(request) or uuid.uuid4().hex,
         )
         record_access(
             runtime.desk,
@@ -72,3 +74,11 @@ def guard(
             endpoint=f"{request.method} {request.url.path}",
         )
     return plain, False
+
+
+def _request_id(request: Request) -> str | None:
+    """The caller's ``X-Request-Id`` when it is a sane id (it goes into a stored event)."""
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        return given
+    return None

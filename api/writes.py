@@ -68,7 +68,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() in ("", "*"):
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # "²" is a digit too
         raise invalid_input("If-Match", 'expected a version such as "3"', where="header")
     return int(text)
 
