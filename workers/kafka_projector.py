@@ -34,7 +34,7 @@ from kafka.errors import CommitFailedError
 from projections.at_least_once import Deduplicated, InTransaction, aggregate_ids, prefetch
 from projections.core import Batch
 from workers.faults import is_transient
-from workers.projector import Follower, failure_at
+from workers.projector import Follower, stop_view
 from workers.relay import decode
 
 log = structlog.get_logger("casetrail.kafka_projector")
@@ -204,15 +204,7 @@ class KafkaProjector:
         from the log (``casetrail projections rebuild --name <view>``, which hands it back
         to the feed) once the cause is mended.
         """
-        failure = failure_at(follower.projection.name, note, error)
-        follower.failed = failure
-        log.error(
-            "view stopped at an event it cannot apply; the other views go on",
-            view=failure.view,
-            notification_id=failure.notification_id,
-            event_class=failure.event,
-            error=failure.error,
-        )
+        stop_view(follower, note, error)
 
     def _record_failures(self, stopped: list[Follower]) -> None:
         for follower in stopped:

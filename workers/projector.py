@@ -374,18 +374,7 @@ class Projector:
 
     def _fail(self, follower: Follower, note: Any, error: BaseException) -> None:
         """Stop ``follower`` at the event of ``note``: remember why, here and in its store."""
-        failure = failure_at(follower.projection.name, note, error)
-        follower.failed = failure
-        follower.one_by_one_until = None
-        log.error(
-            "view stopped at an event it cannot apply; the other views go on",
-            view=failure.view,
-            notification_id=failure.notification_id,
-            event_class=failure.event,
-            originator_id=failure.originator_id,
-            originator_version=failure.originator_version,
-            error=failure.error,
-        )
+        failure = stop_view(follower, note, error)
         try:
             follower.store.record_failure(failure)
             follower.recorded_failure = failure
@@ -488,10 +477,11 @@ class Projector:
             follower.rewind()
 
 
-def failure_at(view: str, note: Any, error: BaseException) -> ViewFailure:
-    """The failure of ``view`` at the event of ``note`` (a notification, or a relayed one)."""
-    return ViewFailure(
-        view=view,
+def stop_view(follower: Follower, note: Any, error: BaseException) -> ViewFailure:
+    """Stop ``follower`` at the event of ``note`` (a notification, or a relayed one): it
+    folds nothing more; say so in the log. Returns the failure (for its store's record)."""
+    failure = ViewFailure(
+        view=follower.projection.name,
         notification_id=note.id,
         event=str(note.topic).rpartition(":")[2] or str(note.topic),
         originator_id=str(note.originator_id),
@@ -499,6 +489,18 @@ def failure_at(view: str, note: Any, error: BaseException) -> ViewFailure:
         error=error_text(error),
         failed_at=datetime.now(UTC),
     )
+    follower.failed = failure
+    follower.one_by_one_until = None
+    log.error(
+        "view stopped at an event it cannot apply; the other views go on",
+        view=failure.view,
+        notification_id=failure.notification_id,
+        event_class=failure.event,
+        originator_id=failure.originator_id,
+        originator_version=failure.originator_version,
+        error=failure.error,
+    )
+    return failure
 
 
 def adopt_rebuilt(live: Sequence[Follower], rebuilt: Sequence[Follower]) -> None:
