@@ -3,7 +3,10 @@
 Every command carries who asks (actor, role, department), through which channel, an optional
 ``command_id`` (the same id twice has one effect), an optional ``expected_version`` (a stale one
 is refused, never merged) and an optional ``occurred_at`` (business time, e.g. a phone call
-logged twenty minutes later); without it the desk's clock gives the time.
+logged twenty minutes later); without it the desk's clock gives the time. A command addressed
+to one aggregate derives from ``TicketCommand``, ``CustomerCommand`` or ``CallbackCommand``
+(the id the API takes from the path); lifecycle actions of one shape share a base with their
+fields (``WithReason``, ``SlaAction``, ...), each action still a class of its own.
 
 What a command may carry is bounded here, once, by a few reusable types (every text field of
 every command uses one of them, and the HTTP bodies are derived from these commands):
@@ -143,6 +146,8 @@ Instant = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")]
 Version = Annotated[int, Field(ge=1, le=1_000_000_000)]
+Cycle = Annotated[int, Field(ge=1, le=1000)]
+Amount = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
 Kind = Literal[
     "complaint",
     "fault_repair",
@@ -183,6 +188,18 @@ class TicketCommand(Command):
     action: str = ""
 
 
+class CustomerCommand(Command):
+    """A command addressed to one registered customer."""
+
+    customer_id: UUID
+
+
+class CallbackCommand(Command):
+    """A command addressed to one scheduled callback."""
+
+    callback_id: UUID
+
+
 # --- customers -------------------------------------------------------------------
 
 
@@ -197,15 +214,13 @@ class RegisterCustomer(Command):
     group_id: Ident | None = None
 
 
-class AssignGrade(Command):
-    customer_id: UUID
+class AssignGrade(CustomerCommand):
     grade: Literal["A", "B", "C", "none"]
     key_account: bool = False
     basis: Text
 
 
-class AssignAccountManager(Command):
-    customer_id: UUID
+class AssignAccountManager(CustomerCommand):
     manager: Name
 
 
@@ -229,25 +244,65 @@ class ReceiveTicket(Command):
 
 
 # --- lifecycle actions (POST /tickets/{id}/{action}) -------------------------------
+# Actions of one shape share a base that holds their fields; each action is still its own
+# class (the desk matches on it), adding only its name.
 
 
-class Verify(TicketCommand):
-    action: Literal["verify"] = "verify"
+class WithReason(TicketCommand):
+    """An action whose only field is why it is taken."""
+
+    reason: Text
+
+
+class WithNote(TicketCommand):
+    """An action whose only field is a note that must say something."""
+
+    note: Text
+
+
+class WithOptionalNote(TicketCommand):
+    """An action whose only field is a note that may be left empty."""
+
     note: OptionalNote = ""
 
 
-class Classify(TicketCommand):
+class CategoryAction(TicketCommand):
+    """Category, priority and ticket class: what (re)classifying a complaint sets."""
+
+    category: Name
+    priority: Priority
+    ticket_class: TicketClass = "non_repair"
+
+
+class CrewAction(TicketCommand):
+    """A fault repair's field step, taken by one crew."""
+
+    crew: Name
+
+
+class OwnedAction(TicketCommand):
+    """A service request's step, with the person who owns it."""
+
+    owner: Name
+
+
+class SlaAction(TicketCommand):
+    """A step of one SLA clock (milestone and cycle), sent by the SLA clock worker."""
+
+    milestone: Name
+    cycle: Cycle
+
+
+class Verify(WithOptionalNote):
+    action: Literal["verify"] = "verify"
+
+
+class Classify(CategoryAction):
     action: Literal["classify"] = "classify"
-    category: Name
-    priority: Priority
-    ticket_class: TicketClass = "non_repair"
 
 
-class Reclassify(TicketCommand):
+class Reclassify(CategoryAction):
     action: Literal["reclassify"] = "reclassify"
-    category: Name
-    priority: Priority
-    ticket_class: TicketClass = "non_repair"
     basis: Literal["from_receipt", "from_now"] | None = None
 
 
@@ -289,24 +344,20 @@ class HandOver(TicketCommand):
     reason: Text
 
 
-class Urge(TicketCommand):
+class Urge(WithNote):
     action: Literal["urge"] = "urge"
-    note: Text
 
 
-class Supervise(TicketCommand):
+class Supervise(WithReason):
     action: Literal["supervise"] = "supervise"
-    reason: Text
 
 
-class ContactCustomer(TicketCommand):
+class ContactCustomer(WithNote):
     action: Literal["contact_customer"] = "contact_customer"
-    note: Text
 
 
-class Pause(TicketCommand):
+class Pause(WithReason):
     action: Literal["pause"] = "pause"
-    reason: Text
 
 
 class Resume(TicketCommand):
@@ -331,19 +382,16 @@ class Answer(TicketCommand):
     via: Literal["phone", "sms", "email", "visit", "online"] = "phone"
 
 
-class Close(TicketCommand):
+class Close(WithOptionalNote):
     action: Literal["close"] = "close"
-    note: OptionalNote = ""
 
 
-class Reopen(TicketCommand):
+class Reopen(WithReason):
     action: Literal["reopen"] = "reopen"
-    reason: Text
 
 
-class Withdraw(TicketCommand):
+class Withdraw(WithReason):
     action: Literal["withdraw"] = "withdraw"
-    reason: Text
 
 
 class OpenDispute(TicketCommand):
@@ -362,24 +410,21 @@ class RebindSla(TicketCommand):
     reason: Text
 
 
-class DispatchCrew(TicketCommand):
+class DispatchCrew(CrewAction):
     action: Literal["dispatch_crew"] = "dispatch_crew"
-    crew: Name
     promised_arrival_at: Instant
 
 
-class RecordArrival(TicketCommand):
+class RecordArrival(CrewAction):
     action: Literal["record_arrival"] = "record_arrival"
-    crew: Name
 
 
-class RecordRestoration(TicketCommand):
+class RecordRestoration(CrewAction):
     action: Literal["record_restoration"] = "record_restoration"
-    crew: Name
     cause: Text
 
 
-class Step(TicketCommand):
+class Step(OwnedAction):
     """A named step of a new connection, a meter test or a generic request, with its owner."""
 
     action: Literal[
@@ -393,44 +438,35 @@ class Step(TicketCommand):
         "approve_adjustment",
         "start_work",
     ]
-    owner: Name
     note: OptionalNote = ""
 
 
-class RecordTest(TicketCommand):
+class RecordTest(OwnedAction):
     action: Literal["record_test"] = "record_test"
-    owner: Name
     result: Text
     error_percent: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)] | None = None
 
 
-class ProposeAdjustment(TicketCommand):
+class ProposeAdjustment(OwnedAction):
     action: Literal["propose_adjustment"] = "propose_adjustment"
-    owner: Name
-    kwh: Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
-    amount_yuan: Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+    kwh: Amount
+    amount_yuan: Amount
 
 
 # --- SLA clock (issued by the SLA clock worker; idempotent) ------------------------
 
 
-class RaiseSlaWarning(TicketCommand):
+class RaiseSlaWarning(SlaAction):
     action: Literal["raise_sla_warning"] = "raise_sla_warning"
-    milestone: Name
-    cycle: Annotated[int, Field(ge=1, le=1000)]
     threshold: Annotated[float, Field(gt=0, lt=1)]
 
 
-class RecordSlaBreach(TicketCommand):
+class RecordSlaBreach(SlaAction):
     action: Literal["record_breach"] = "record_breach"
-    milestone: Name
-    cycle: Annotated[int, Field(ge=1, le=1000)]
 
 
-class EscalateSla(TicketCommand):
+class EscalateSla(SlaAction):
     action: Literal["escalate"] = "escalate"
-    milestone: Name
-    cycle: Annotated[int, Field(ge=1, le=1000)]
     level: Annotated[int, Field(ge=1, le=100)]
 
 
@@ -445,22 +481,19 @@ class ScheduleCallback(Command):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
 
 
-class RecordCallbackAttempt(Command):
-    callback_id: UUID
+class RecordCallbackAttempt(CallbackCommand):
     outcome: Literal["no_answer", "busy", "wrong_number", "call_back_later"]
     note: OptionalNote = ""
 
 
-class RecordCallbackOutcome(Command):
-    callback_id: UUID
+class RecordCallbackOutcome(CallbackCommand):
     satisfaction: Annotated[int, Field(ge=1, le=5)]
     satisfied: bool | None = None
     comment: OptionalNote = ""
     follow_up: bool = False
 
 
-class CancelCallback(Command):
-    callback_id: UUID
+class CancelCallback(CallbackCommand):
     reason: Text
 
 
@@ -514,4 +547,12 @@ def parse_action(action: str, payload: dict[str, object]) -> TicketCommand:
     return cls.model_validate({**payload, "action": action})
 
 
-__all__ = ["TICKET_ACTIONS", "Command", "TicketCommand", "datetime", "parse_action"]
+__all__ = [
+    "TICKET_ACTIONS",
+    "CallbackCommand",
+    "Command",
+    "CustomerCommand",
+    "TicketCommand",
+    "datetime",
+    "parse_action",
+]
