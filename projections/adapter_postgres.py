@@ -1,37 +1,23 @@
-"""PostgreSQL adapter for the views: batched upserts and tracking in one transaction."""
+"""PostgreSQL adapter for the views: its types, COPY and staged upserts, tracking, one transaction.
+
+What both adapters share (names, shapes, create/drop/load/dump, the failure record) is in
+``adapter_shared.py``; this module holds PostgreSQL's dialect only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from operator import itemgetter
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg import Cursor
 
-from projections.core import (
-    Key,
-    PositionMoved,
-    Row,
-    Slot,
-    StoreNaming,
-    Table,
-    dumps,
-)
+from projections.adapter_shared import Convert, Shape, SqlViewStore
+from projections.core import Key, PositionMoved, Row, Slot, Table, dumps
 
 log = structlog.get_logger("casetrail.views")
-
-_SQL_TYPES = {
-    "text": "text",
-    "int": "bigint",
-    "real": "double precision",
-    "bool": "boolean",
-    "ts": "timestamptz",
-    "json": "jsonb",
-}
 
 # Fewer rows than this go in with one multi-row statement (pipelined by psycopg); more are
 # COPYed into a staging table and upserted from there in one statement — or, when the store
@@ -47,123 +33,49 @@ def _upsert_sql(table: Table, source: str) -> str:
     return f'INSERT INTO "{table.name}" ({names}) {source} ON CONFLICT ({keys}) {action}'
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """A table's statements and row conversion, worked out once per table."""
+class _Shape(Shape):
+    """The shared statements and PostgreSQL's: upserts from values or a staging table, COPY."""
 
-    values: Callable[[Row], list[Any]]  # row -> column values, JSON columns as JSON text
-    upsert_values: str
-    create_stage: str
-    copy_stage: str
-    upsert_stage: str
-    copy_table: str
-    delete: str
-
-    @classmethod
-    def of(cls, table: Table) -> _Shape:
-        names = ", ".join(f'"{n}"' for n in table.names)
-        marks = ", ".join("%s" for _ in table.names)
+    def __init__(self, table: Table, mark: str, to_db: Convert, from_db: Convert) -> None:
+        super().__init__(table, mark, to_db, from_db)
+        names = self.columns
         stage = f'"stage_{table.name}"'
-        return cls(
-            values=_row_values(table),
-            upsert_values=_upsert_sql(table, f"VALUES ({marks})"),
-            create_stage=(
-                f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table.name}") '
-                "ON COMMIT DELETE ROWS"
-            ),
-            copy_stage=f"COPY {stage} ({names}) FROM STDIN",
-            upsert_stage=_upsert_sql(table, f"SELECT {names} FROM {stage}"),
-            copy_table=f'COPY "{table.name}" ({names}) FROM STDIN',
-            delete=(
-                f'DELETE FROM "{table.name}" WHERE '
-                + " AND ".join(f'"{k}" = %s' for k in table.key)
-            ),
+        self.upsert_values = _upsert_sql(table, f"VALUES ({self.marks})")
+        self.create_stage = (
+            f'CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE "{table.name}") ON COMMIT DELETE ROWS'
         )
+        self.copy_stage = f"COPY {stage} ({names}) FROM STDIN"
+        self.upsert_stage = _upsert_sql(table, f"SELECT {names} FROM {stage}")
+        self.copy_table = f'COPY "{table.name}" ({names}) FROM STDIN'
 
 
-def _row_values(table: Table) -> Callable[[Row], list[Any]]:
-    """``row -> [value per column]`` with one C-level getter; only JSON columns need work.
-
-    JSON goes as text (our :func:`dumps`): PostgreSQL parses it into ``jsonb``, in COPY and in
-    parameters alike, and text skips a wrapper object per value.
-    """
-    getter = itemgetter(*table.names)  # every table has at least two columns (key + value)
-    json_at = [i for i, (_, kind) in enumerate(table.columns) if kind == "json"]
-    if not json_at:
-        return lambda row: list(getter(row))
-
-    def values(row: Row) -> list[Any]:
-        out = list(getter(row))
-        for i in json_at:
-            value = out[i]
-            if value is not None:
-                out[i] = dumps(value)
-        return out
-
-    return values
-
-
-class PostgresViewStore(StoreNaming, PostgresTrackingRecorder):
+class PostgresViewStore(SqlViewStore[_Shape], PostgresTrackingRecorder):
     """One projection's tables in PostgreSQL, tracked with eventsourcing's tracking table."""
 
-    _mark = "%s"
-    _failure_types = ("text", "bigint", "timestamptz")
+    mark = "%s"
+    sql_types: ClassVar[dict[str, str]] = {
+        "text": "text",
+        "int": "bigint",
+        "real": "double precision",
+        "bool": "boolean",
+        "ts": "timestamptz",
+        "json": "jsonb",
+    }
+    # JSON goes as text (our :func:`dumps`): PostgreSQL parses it into ``jsonb``, in COPY and
+    # in parameters alike, and text skips a wrapper object per value. The rest psycopg adapts.
+    to_db: ClassVar[dict[str, Callable[[Any], Any]]] = {"json": dumps}
+    shape_class = _Shape
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._shapes: dict[str, _Shape] = {}
+        self._shapes = {}
 
-    def _shape(self, table: Table) -> _Shape:
-        shape = self._shapes.get(table.name)
-        if shape is None:
-            shape = self._shapes[table.name] = _Shape.of(table)
-        return shape
+    def tracking_table(self) -> str:
+        return f'"{self.tracking_table_name}"'
 
-    def create_tables(self) -> None:
-        self.create_table()  # eventsourcing's tracking table
-        with self.datastore.transaction(commit=True) as c:
-            for table in self.tables():
-                cols = ", ".join(f'"{n}" {_SQL_TYPES[k]}' for n, k in table.columns)
-                keys = ", ".join(f'"{k}"' for k in table.key)
-                c.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({keys}))'
-                )
-            self.create_failures_table(c)
-
-    def drop_tables(self) -> None:
-        self.create_table()
-        with self.datastore.transaction(commit=True) as c:
-            for table in self.tables():
-                c.execute(f'DROP TABLE IF EXISTS "{table.name}"')
-            c.execute(
-                f'DELETE FROM "{self.tracking_table_name}" WHERE application_name = %s',
-                (self.application_name,),
-            )
-
-    def adopt_in(self, c: Cursor[Any], shadow: PostgresViewStore) -> None:
-        """Inside the caller's transaction: the shadow's tables and position become ours.
-
-        The live tables are dropped, the shadow's renamed to their names (their primary-key
-        indexes too, so the next rebuild can create its own), the shadow's tracking row
-        becomes ours and any recorded failure of the view is forgotten.
-        """
-        for live, built in zip(self.tables(), shadow.tables(), strict=True):
-            c.execute(f'DROP TABLE IF EXISTS "{live.name}"')
-            c.execute(f'ALTER TABLE "{built.name}" RENAME TO "{live.name}"')
-            c.execute(f'ALTER INDEX IF EXISTS "{built.name}_pkey" RENAME TO "{live.name}_pkey"')
-        tracking = f'"{self.tracking_table_name}"'
-        c.execute(f"DELETE FROM {tracking} WHERE application_name = %s", (self.application_name,))
-        c.execute(
-            f"UPDATE {tracking} SET application_name = %s WHERE application_name = %s",
-            (self.application_name, shadow.application_name),
-        )
-        self.create_failures_table(c)
-        self.clear_failure_in(c)
-        self._shapes.clear()
-
-    def load(self, table: Table, key: Key) -> Row | None:
-        with self.datastore.transaction(commit=False) as c:
-            return self.load_in(c, self.physical(table), key)
+    def renamed_in(self, c: Cursor[Any], old: str, new: str) -> None:
+        # Its primary-key index too, so the next rebuild can create its own.
+        c.execute(f'ALTER INDEX IF EXISTS "{old}_pkey" RENAME TO "{new}_pkey"')
 
     def has_table(self, name: str) -> bool:
         with self.datastore.transaction(commit=False) as c:
@@ -171,32 +83,13 @@ class PostgresViewStore(StoreNaming, PostgresTrackingRecorder):
             found = c.fetchone()
             return bool(found and found["found"])
 
-    def replace_rows(self, table: Table, rows: Sequence[Row]) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f'DELETE FROM "{table.name}"')
-            changes = [(table, table.key_of(row), row) for row in rows]
-            self.apply_in(c, changes, {(table.name, key) for _, key, _ in changes})
-
-    def load_many(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
-        """Every stored row whose ``column`` is one of ``values`` (a batch's prefetch)."""
-        with self.datastore.transaction(commit=False) as c:
-            return self.load_many_in(c, self.physical(table), column, values)
-
-    def load_in(self, c: Cursor[Any], table: Table, key: Key) -> Row | None:
-        """A row read inside the caller's transaction (the Kafka-fed projector's)."""
-        where = " AND ".join(f'"{k}" = %s' for k in table.key)
-        c.execute(f'SELECT * FROM "{table.name}" WHERE {where}', list(key))
-        found = c.fetchone()
-        if found is None:
-            return None
-        return {n: found[n] for n in table.names}
-
     def load_many_in(
         self, c: Cursor[Any], table: Table, column: str, values: Sequence[Any]
     ) -> list[Row]:
         """Every row whose ``column`` is one of ``values``, in the caller's transaction."""
+        read = self._shape(table).read
         c.execute(f'SELECT * FROM "{table.name}" WHERE "{column}" = ANY(%s)', (list(values),))
-        return [{n: found[n] for n in table.names} for found in c.fetchall()]
+        return [read(found) for found in c.fetchall()]
 
     def write(
         self,
@@ -324,8 +217,3 @@ class PostgresViewStore(StoreNaming, PostgresTrackingRecorder):
     def position(self) -> int | None:
         found: int | None = self.max_tracking_id(self.application_name)
         return found
-
-    def dump(self, table: Table) -> list[Row]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f'SELECT * FROM "{self.physical(table).name}"')
-            return [{n: r[n] for n in table.names} for r in c.fetchall()]

@@ -1,4 +1,4 @@
-"""What every projection shares: tables, the row interface a fold writes to, digests.
+"""What every projection shares: the fold's door to its rows, the batch that commits them, digests.
 
 A projection is a pure fold: ``fold(event, rows)`` reads and writes rows of its own tables
 through the :class:`Rows` interface and nothing else — no clock, no randomness, no write-side
@@ -6,67 +6,48 @@ queries. Times come from event metadata. The projector worker (``workers/project
 it a :class:`Batch`, which collects the changes of many events and hands them, together with
 the tracking position of the last event, to the backend adapter in one transaction: a crash
 can neither lose nor double an update.
+
+Tables and row names live in ``tables.py``, the projector's row cache in ``cache.py``; both
+are re-exported here, where the workers and tests import them from.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from operator import itemgetter
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 from domain.sla.clock import utc_text
+from projections.cache import AGGREGATE_COLUMNS, LRU, SlotFilter, aggregate_ids, prefetch_rows
+from projections.tables import COLUMN_TYPES, Key, Row, Slot, Table
 
-Row = dict[str, Any]
-Key = tuple[Any, ...]
-Slot = tuple[str, Key]  # (table, key): one row of one projection
-COLUMN_TYPES = ("text", "int", "real", "bool", "ts", "json")
-
-
-def _key_getter(key: tuple[str, ...]) -> Callable[[Row], Key]:
-    """A C-level ``row -> key tuple`` (``itemgetter`` returns a bare value for one column)."""
-    if len(key) == 1:
-        only = key[0]
-        return lambda row: (row[only],)
-    getter: Callable[[Row], Key] = itemgetter(*key)
-    return getter
-
-
-@dataclass(frozen=True)
-class Table:
-    """One view table: its key columns and its value columns with their types."""
-
-    name: str
-    key: tuple[str, ...]
-    columns: tuple[tuple[str, str], ...]  # (column, type) including the key columns
-    append_only: bool = False  # the fold writes these rows and never reads them back
-    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    name_set: frozenset[str] = field(init=False, repr=False, compare=False)
-    kinds: dict[str, str] = field(init=False, repr=False, compare=False)
-    key_getter: Callable[[Row], Key] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        names = [c for c, _ in self.columns]
-        # Computed once: folds call put() for every event on the hot path.
-        object.__setattr__(self, "names", tuple(names))
-        object.__setattr__(self, "name_set", frozenset(names))
-        object.__setattr__(self, "kinds", dict(self.columns))
-        object.__setattr__(self, "key_getter", _key_getter(self.key))
-        for column, kind in self.columns:
-            if kind not in COLUMN_TYPES:
-                raise ValueError(f"{self.name}.{column}: unknown column type {kind!r}")
-        missing = set(self.key) - set(names)
-        if missing:
-            raise ValueError(f"{self.name}: key columns {sorted(missing)} are not columns")
-
-    def key_of(self, row: Row) -> Key:
-        return self.key_getter(row)
+__all__ = [
+    "AGGREGATE_COLUMNS",
+    "COLUMN_TYPES",
+    "LRU",
+    "Batch",
+    "Key",
+    "PositionMoved",
+    "Projection",
+    "Row",
+    "Rows",
+    "Slot",
+    "SlotFilter",
+    "Table",
+    "ViewFailure",
+    "ViewStore",
+    "aggregate_ids",
+    "canonical",
+    "digest_rows",
+    "dumps",
+    "meta_of",
+    "prefetch_rows",
+]
 
 
 class Rows(Protocol):
@@ -182,133 +163,6 @@ class ViewFailure:
             "error": self.error,
             "failed_at": self.failed_at,
         }
-
-
-FAILURES_TABLE = "view_failures"
-
-
-class StoreNaming:
-    """What the view store adapters share: the names of their tables, their failure record.
-
-    A store class sets ``projection``, ``application_name`` (its tracking name) and, for a
-    rebuild's shadow store, ``suffix``: its tables are then ``<table><suffix>``, beside the
-    live ones, until :meth:`adopt_in` swaps them in. Folds and batches only ever speak of
-    the logical names; a store translates at its edge (nothing to do when there is no suffix).
-    """
-
-    projection: ClassVar[Projection]
-    application_name: ClassVar[str]
-    suffix: ClassVar[str] = ""
-    datastore: Any
-    _mark = "?"  # the backend's parameter mark
-    _failure_types: tuple[str, str, str] = ("TEXT", "INTEGER", "TEXT")  # text, int, instant
-
-    def tables(self) -> list[Table]:
-        """The projection's tables as this store names them."""
-        return [self.physical(t) for t in self.projection.tables]
-
-    def physical(self, table: Table) -> Table:
-        """``table`` under this store's name for it."""
-        if not self.suffix:
-            return table
-        cache: dict[str, Table] = self.__dict__.setdefault("_renamed", {})
-        found = cache.get(table.name)
-        if found is None:
-            found = cache[table.name] = renamed(table, table.name + self.suffix)
-        return found
-
-    def physical_changes(
-        self, changes: Sequence[tuple[Table, Key, Row | None]], new: Collection[Slot]
-    ) -> tuple[Sequence[tuple[Table, Key, Row | None]], Collection[Slot]]:
-        """A batch's changes and new slots under this store's table names."""
-        if not self.suffix:
-            return changes, new
-        suffix = self.suffix
-        return (
-            [(self.physical(t), key, row) for t, key, row in changes],
-            {(name + suffix, key) for name, key in new},
-        )
-
-    # ------------------------------------------------------------ the failure record
-
-    def create_failures_table(self, c: Any) -> None:
-        text, integer, instant = self._failure_types
-        c.execute(
-            f'CREATE TABLE IF NOT EXISTS "{FAILURES_TABLE}" ('
-            f"application_name {text} PRIMARY KEY, notification_id {integer} NOT NULL, "
-            f"event {text} NOT NULL, originator_id {text} NOT NULL, "
-            f"originator_version {integer} NOT NULL, error {text} NOT NULL, "
-            f"failed_at {instant} NOT NULL)"
-        )
-
-    def record_failure(self, failure: ViewFailure) -> None:
-        m = self._mark
-        with self.datastore.transaction(commit=True) as c:
-            self.create_failures_table(c)
-            c.execute(
-                f'DELETE FROM "{FAILURES_TABLE}" WHERE application_name = {m}',
-                (self.application_name,),
-            )
-            c.execute(
-                f'INSERT INTO "{FAILURES_TABLE}" VALUES ({", ".join([m] * 7)})',
-                (
-                    self.application_name,
-                    failure.notification_id,
-                    failure.event,
-                    failure.originator_id,
-                    failure.originator_version,
-                    failure.error.replace("\x00", "\\0"),  # no NUL in a text column
-                    self._instant_param(failure.failed_at),
-                ),
-            )
-
-    def failure(self) -> ViewFailure | None:
-        m = self._mark
-        if not self.has_table(FAILURES_TABLE):
-            return None
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT notification_id, event, originator_id, originator_version, error, "
-                f'failed_at FROM "{FAILURES_TABLE}" WHERE application_name = {m}',
-                (self.application_name,),
-            )
-            found = c.fetchone()
-        if found is None:
-            return None
-        failed_at = found["failed_at"]
-        if isinstance(failed_at, str):
-            failed_at = datetime.fromisoformat(failed_at)
-        return ViewFailure(
-            view=self.projection.name,
-            notification_id=int(found["notification_id"]),
-            event=found["event"],
-            originator_id=found["originator_id"],
-            originator_version=int(found["originator_version"]),
-            error=found["error"],
-            failed_at=failed_at,
-        )
-
-    def clear_failure(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            self.create_failures_table(c)
-            self.clear_failure_in(c)
-
-    def clear_failure_in(self, c: Any) -> None:
-        c.execute(
-            f'DELETE FROM "{FAILURES_TABLE}" WHERE application_name = {self._mark}',
-            (self.application_name,),
-        )
-
-    def has_table(self, name: str) -> bool:
-        raise NotImplementedError  # each adapter's own
-
-    def _instant_param(self, value: datetime) -> Any:
-        return value
-
-
-def renamed(table: Table, name: str) -> Table:
-    """The same table under another name (a rebuild's shadow of a live table)."""
-    return Table(name, table.key, table.columns, append_only=table.append_only)
 
 
 class PositionMoved(Exception):
@@ -440,151 +294,6 @@ class Batch:
         count = self.remember()
         self.dirty = {}
         return count
-
-
-class SlotFilter:
-    """A fixed-size Bloom filter of slots: "certainly never added" or "maybe added".
-
-    The LRU adds the rows it evicts, so a projector rebuilding into empty views can still tell
-    a row it never wrote (no query needed) from one it wrote and forgot (query the store) once
-    the cache overflows. Memory is fixed (``bits / 8`` bytes); a false positive only costs a
-    query, and they stay rare (about 0.5% after a million evictions at the default size).
-    """
-
-    HASHES = 3
-
-    def __init__(self, bits: int = 1 << 24) -> None:
-        if bits <= 0 or bits & (bits - 1):
-            raise ValueError("bits must be a power of two")
-        self.mask = bits - 1
-        self.bits = bytearray(bits >> 3)
-
-    def _positions(self, slot: Slot) -> tuple[int, ...]:
-        # Double hashing (Kirsch-Mitzenmacher) from one 64-bit hash; hash() is stable within
-        # a process, which is all an in-memory filter needs.
-        h = hash(slot) & 0xFFFF_FFFF_FFFF_FFFF
-        step = (h >> 32) | 1
-        mask = self.mask
-        return tuple((h + i * step) & mask for i in range(self.HASHES))
-
-    def add(self, slot: Slot) -> None:
-        bits = self.bits
-        for p in self._positions(slot):
-            bits[p >> 3] |= 1 << (p & 7)
-
-    def __contains__(self, slot: Slot) -> bool:
-        bits = self.bits
-        return all(bits[p >> 3] >> (p & 7) & 1 for p in self._positions(slot))
-
-
-class LRU:
-    """A small bounded cache of committed rows (``None`` caches a known absence).
-
-    It remembers which rows it evicted (in a fixed-size :class:`SlotFilter`, made at the
-    first eviction), so :meth:`may_have_forgotten` can vouch for slots it never held.
-    ``complete`` holds (table, aggregate id) pairs whose rows it holds *all* of (see
-    :func:`prefetch_rows`): a slot of such an aggregate that it lacks is a known absence.
-    Evicting any row of the aggregate takes the pair out again.
-    """
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self.data: OrderedDict[Slot, Row | None] = OrderedDict()
-        self.forgotten: SlotFilter | None = None
-        self.cleared = False  # clear() dropped rows without remembering which
-        self.complete: set[tuple[str, Any]] = set()
-
-    def get(self, slot: Slot) -> tuple[bool, Row | None]:
-        data = self.data
-        row = data.get(slot, _UNKNOWN)
-        if row is _UNKNOWN:
-            if self.complete and (slot[0], slot[1][0]) in self.complete:
-                return True, None
-            return False, None
-        data.move_to_end(slot)
-        return True, row
-
-    def peek(self, slot: Slot) -> tuple[bool, Row | None]:
-        """As :meth:`get`, without making the slot the most recently used."""
-        row = self.data.get(slot, _UNKNOWN)
-        if row is _UNKNOWN:
-            return (slot[0], slot[1][0]) in self.complete, None
-        return True, row
-
-    def put(self, slot: Slot, row: Row | None) -> None:
-        data = self.data
-        data[slot] = row
-        data.move_to_end(slot)
-        while len(data) > self.size:
-            old, old_row = data.popitem(last=False)
-            if self.complete:
-                self.complete.discard((old[0], old[1][0]))
-            if old_row is not None:  # a forgotten absence is still an absence
-                if self.forgotten is None:
-                    self.forgotten = SlotFilter()
-                self.forgotten.add(old)
-
-    def may_have_forgotten(self, slot: Slot) -> bool:
-        """False only when this cache certainly never held (and dropped) a row for ``slot``."""
-        if self.cleared:
-            return True
-        return self.forgotten is not None and slot in self.forgotten
-
-    def clear(self) -> None:
-        self.data.clear()
-        self.complete.clear()
-        self.cleared = True  # forgotten rows may exist in the store
-
-
-# Key columns that name an aggregate: a table keyed first by one of them holds rows about that
-# ticket, customer or callback, which one query can fetch for many aggregates at once.
-AGGREGATE_COLUMNS = frozenset({"ticket_id", "customer_id", "callback_id", "originator_id"})
-
-
-def aggregate_ids(events: Iterable[Any]) -> list[str]:
-    """Every aggregate some events are about: their own, their ticket's, their customer's."""
-    ids: dict[str, None] = {}
-    for event in events:
-        ids[str(event.originator_id)] = None
-        for name in ("source_ticket_id", "ticket_id", "customer_id", "callback_id"):
-            value = getattr(event, name, None)
-            if value:
-                ids[str(value)] = None
-    return list(ids)
-
-
-def prefetch_rows(
-    cache: LRU,
-    projection: Projection,
-    ids: Sequence[str],
-    load_many: Callable[[Table, str, Sequence[str]], list[Row]],
-) -> None:
-    """Put every stored row of ``ids`` into ``cache``, one query per aggregate-keyed table.
-
-    ``load_many(table, column, values)`` returns the stored rows whose ``column`` is one of
-    ``values``. Rows the cache holds already stay (they are at least as new as the store's);
-    afterwards the cache answers for every slot of those aggregates, with no query: a slot it
-    lacks is absent (:attr:`LRU.complete`). Append-only tables are never read back: skipped.
-    """
-    for table in projection.tables:
-        column = table.key[0]
-        if table.append_only or column not in AGGREGATE_COLUMNS:
-            continue
-        name, complete, data = table.name, cache.complete, cache.data
-        wanted = [i for i in ids if (name, i) not in complete]
-        if not wanted:
-            continue
-        key_of = table.key_getter
-        found = load_many(table, column, wanted)
-        if len(complete) > 2 * cache.size:
-            # Pairs of aggregates with no rows are never evicted with a row: bound them too.
-            complete.clear()
-        # Complete first: putting rows may evict others, and an eviction takes the pair out.
-        complete.update((name, i) for i in wanted)
-        for row in found:
-            slot = (name, key_of(row))
-            if slot not in data:
-                cache.put(slot, row)
 
 
 def _json_default(value: Any) -> Any:
