@@ -44,11 +44,11 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.auth import Policy
 from api.health import DatabaseGate, GateMiddleware, HealthProbe
+from api.idempotency import IdempotencyMemory
 from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
 from api.runtime import Runtime
-from api.writes import IdempotencyMemory
 from config.bootstrap import build_desk, build_projector
 from config.settings import Settings
 from config.users import Users, load_users

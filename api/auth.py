@@ -1,9 +1,9 @@
-"""Who is calling and what they may do: bearer tokens, roles, departments, personal data.
+"""What a caller may do: roles, departments, personal data (the caller comes from ``api/deps.py``).
 
-Authentication: ``Authorization: Bearer <token>``; the token is looked up (by its sha256) in the
-users file (``config/users.py``). No header, another scheme or an unknown token -> 401
-``unauthenticated``. An auditor's request with any method other than GET/HEAD/OPTIONS -> 403
-``read_only_role``, whatever the route.
+Authentication (``api/deps.py``): ``Authorization: Bearer <token>``; the token is looked up (by
+its sha256) in the users file (``config/users.py``). No header, another scheme or an unknown
+token -> 401 ``unauthenticated``. An auditor's request with any method other than
+GET/HEAD/OPTIONS -> 403 ``read_only_role``, whatever the route (:func:`require_method`).
 
 Authorisation (403 ``forbidden`` otherwise). Departments are compared as they stand *now* in the
 org directory: both the user's and the ticket's department are followed through reorganisations
@@ -31,13 +31,8 @@ records: admins and the front office.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from api.errors import forbidden, unauthenticated
-from api.runtime import Runtime, get_runtime
+from api.errors import forbidden
 from config.users import User
 from domain.base import Role
 from domain.commands import TICKET_ACTIONS
@@ -52,30 +47,11 @@ SUPERVISOR_ACTIONS = frozenset(
 AGENT_ACTIONS = frozenset(TICKET_ACTIONS) - SUPERVISOR_ACTIONS - SLA_STEPS
 ALL_ACTIONS = frozenset(TICKET_ACTIONS)
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="token",
-    description="An opaque token from the users file (config/data/users.toml for the demo).",
-)
 
-
-def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-) -> User:
-    """The user behind the bearer token; auditors are refused any write here, once for all."""
-    if credentials is None:
-        raise unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    user = runtime.users.by_token(credentials.credentials)
-    if user is None:
-        raise unauthenticated("unknown bearer token")
-    if user.role is Role.AUDITOR and request.method not in SAFE_METHODS:
+def require_method(user: User, method: str) -> None:
+    """Auditors read everything and change nothing: any other method than a safe one -> 403."""
+    if user.role is Role.AUDITOR and method not in SAFE_METHODS:
         raise forbidden("auditors read everything and change nothing", code="read_only_role")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
 
 
 class Policy:

@@ -13,12 +13,11 @@ import re
 from datetime import date, datetime, tzinfo
 from typing import Annotated
 
-from fastapi import Depends, Header, Query
+from fastapi import Header, Query
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from api.errors import invalid_input
-from api.runtime import Runtime, get_runtime
 from domain.commands import EARLIEST, LATEST, LINE_PATTERN, NAME_MAX, sane_instant, single_line
 
 MAX_OFFSET = 1_000_000
@@ -52,7 +51,6 @@ def _idempotency_key(value: str | None) -> str | None:
     return value
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 IfMatch = Annotated[
     str | None,
     Header(

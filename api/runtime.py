@@ -1,7 +1,9 @@
 """What the routes share: the desk, the users, the views and their projector, the policy.
 
 Built once by ``api.app.create_app`` (in its lifespan) and reached by routes through the
-:func:`get_runtime` dependency.
+``api.deps.get_runtime`` dependency. Only state lives here: this module imports the parts it
+holds (``auth.Policy``, ``reads.ViewReader``, ``idempotency``, ``guards``, ``health``) and no
+service, route or FastAPI machinery.
 """
 
 from __future__ import annotations
@@ -9,23 +11,20 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import Request
 
+from api.auth import Policy
 from api.guards import Guards
 from api.health import DatabaseGate, HealthProbe
+from api.idempotency import IdempotencyMemory
+from api.reads import ViewReader
 from config.settings import Settings
 from config.users import Users
 from domain.desk import Desk
 from domain.errors import NotFound
-
-if TYPE_CHECKING:
-    from api.auth import Policy
-    from api.reads import ViewReader
-    from api.writes import IdempotencyMemory
 
 
 @dataclass
@@ -78,8 +77,3 @@ class Runtime:
             return int(self.workers.views.catch_up())
         with self.lock:
             return int(self.projector.catch_up())
-
-
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime

@@ -9,17 +9,15 @@
   version the command produced and of the events it recorded (those whose metadata carry the
   command id), so a repeat - even after a restart, or on another API process - rebuilds the
   very same status, body and ``ETag``. An in-memory note of each key's request fingerprint
-  (method, path, body) turns a key reused for a *different* request into a 422
-  ``idempotency_key_reused`` while this process lives.
+  (method, path, body: ``api/idempotency.py``) turns a key reused for a *different* request
+  into a 422 ``idempotency_key_reused`` while this process lives.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Callable
-from threading import Lock
 from typing import Any
 from uuid import UUID
 
@@ -27,40 +25,14 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from api.errors import ApiError, invalid_input
-from api.present import local
+from api.errors import invalid_input
+from api.responses import tagged
 from api.runtime import Runtime
 from config.users import User
 from domain.commands import Command
 
 Present = Callable[[Any, list[str], bool], dict[str, Any]]
 MAX_KEY = 128
-
-
-class IdempotencyMemory:
-    """Request fingerprints per (user, Idempotency-Key), the most recent ``size`` of them."""
-
-    def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self.seen: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self.lock = Lock()
-
-    def check(self, user: str, key: str, fingerprint: str) -> None:
-        with self.lock:
-            found = self.seen.get((user, key))
-        if found is not None and found != fingerprint:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                f"Idempotency-Key {key!r} was already used for a different request",
-            )
-
-    def remember(self, user: str, key: str, fingerprint: str) -> None:
-        with self.lock:
-            self.seen[(user, key)] = fingerprint
-            self.seen.move_to_end((user, key))
-            while len(self.seen) > self.size:
-                self.seen.popitem(last=False)
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -81,22 +53,6 @@ def command_id(user: User, key: str | None) -> str | None:
             "Idempotency-Key", f"1 to {MAX_KEY} printable characters", where="header"
         )
     return f"{user.id}/{key}"
-
-
-def as_json(
-    runtime: Runtime,
-    body: dict[str, Any],
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """JSON with every time in the hotline's zone (ISO-8601 with its offset)."""
-    content = jsonable_encoder(local(body, runtime.settings.tz))
-    return JSONResponse(status_code=status, content=content, headers=headers)
-
-
-def respond(runtime: Runtime, status: int, body: dict[str, Any], version: int) -> JSONResponse:
-    """A write's answer, with the aggregate's version as ETag (the next If-Match)."""
-    return as_json(runtime, body, status, headers={"ETag": f'"{version}"'})
 
 
 def execute(
@@ -145,7 +101,7 @@ def execute(
         body = present(aggregate, list(names), changed)
     if key is not None:
         runtime.idempotency.remember(user.id, key, fingerprint)
-    return respond(runtime, status, body, version)
+    return tagged(runtime, body, version, status)
 
 
 def _answered(runtime: Runtime, ident: UUID, cid: str | None) -> tuple[int, list[str]] | None:

@@ -13,10 +13,10 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
-from api.params import FilterValue, Limit, RuntimeDep
+from api.deps import CurrentUser, RuntimeDep
+from api.params import FilterValue, Limit
+from api.responses import as_json
 from api.schemas import ERRORS, AccessPage
-from api.writes import as_json
 from domain.access import ACCESS_TOPIC, access_log_id, access_records
 
 router = APIRouter(tags=["audit"])

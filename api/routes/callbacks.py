@@ -11,11 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
-from api.params import IdempotencyKey, IfMatch, RuntimeDep
+from api.deps import CurrentUser, RuntimeDep
+from api.params import IdempotencyKey, IfMatch
 from api.present import callback_outcome, callback_view
+from api.responses import as_json
 from api.schemas import ERRORS, CallbackOut, body_of
-from api.writes import as_json, execute
+from api.writes import execute
 from domain import commands as c
 from domain.callback import Callback
 

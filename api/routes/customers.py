@@ -9,12 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
-from api.params import IdempotencyKey, IfMatch, Reason, Reveal, RuntimeDep
+from api.deps import CurrentUser, RuntimeDep
+from api.params import IdempotencyKey, IfMatch, Reason, Reveal
 from api.present import customer_outcome, customer_view
 from api.privacy import guard
+from api.responses import as_json
 from api.schemas import ERRORS, CustomerOut, body_of
-from api.writes import as_json, execute
+from api.writes import execute
 from domain import commands as c
 from domain.customer import Customer
 

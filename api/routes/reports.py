@@ -15,12 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
+from api.deps import CurrentUser, RuntimeDep
 from api.errors import invalid_input
-from api.params import Day, InstantQuery, RuntimeDep, parse_instant
+from api.params import Day, InstantQuery, parse_instant
 from api.replays import Busy
+from api.responses import as_json
 from api.schemas import ERRORS, ReportOut
-from api.writes import as_json
 from projections.department_performance import DepartmentPerformance
 from projections.reports import department_report
 

@@ -38,20 +38,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from api.auth import bearer
+from api.deps import Caller, Credentials, RuntimeDep
 from api.errors import unauthenticated
-from api.params import RuntimeDep
 from api.runtime import Runtime
 from api.schemas import ERRORS, Problem
 from api.stream_tickets import Lease
-from config.users import User
 
 log = structlog.get_logger("casetrail.api")
 router = APIRouter(tags=["system"])
@@ -59,7 +56,6 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
 RETRY_AFTER_SECONDS = 5
 TICKET_MAX_LENGTH = 128  # a ticket is 43 characters; anything much longer is not one
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 class StreamTicketOut(BaseModel):
@@ -67,17 +63,6 @@ class StreamTicketOut(BaseModel):
 
     ticket: str = Field(description="32 random bytes, URL-safe base64; good for one stream")
     expires_in: int = Field(description="seconds left to open the stream with it", examples=[30])
-
-
-def _caller(credentials: Credentials, runtime: RuntimeDep) -> User:
-    """The bearer token's user. Unlike ``api.auth.current_user``, auditors may POST here:
-    a stream ticket changes nothing, and auditors watch the views like everyone else."""
-    if credentials is None:
-        raise unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    user = runtime.users.by_token(credentials.credentials)
-    if user is None:
-        raise unauthenticated("unknown bearer token")
-    return user
 
 
 def _positions(runtime: Runtime) -> dict[str, Any]:
@@ -108,8 +93,9 @@ class _LeasedStream(StreamingResponse):
     response_model=StreamTicketOut,
     responses={401: ERRORS[401]},
 )
-def issue_ticket(user: Annotated[User, Depends(_caller)], runtime: RuntimeDep) -> JSONResponse:
+def issue_ticket(user: Caller, runtime: RuntimeDep) -> JSONResponse:
     """A ticket for ``GET /stream?ticket=``: one use, within ``expires_in`` seconds."""
+    # Caller, not CurrentUser: auditors may POST here too, a ticket changes nothing.
     tickets = runtime.guards.tickets
     body = {"ticket": tickets.issue(user), "expires_in": int(tickets.ttl_seconds)}
     return JSONResponse(status_code=201, content=body, headers={"Cache-Control": "no-store"})

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.auth import AGENT_ACTIONS, CurrentUser
+from api.auth import AGENT_ACTIONS
+from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError
-from api.params import RuntimeDep
+from api.responses import as_json
 from api.schemas import Health, Me
-from api.writes import as_json
 from domain.base import Role
 from domain.errors import DomainError
 

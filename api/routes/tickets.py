@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
+from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError
 from api.params import (
     IdempotencyKey,
@@ -19,14 +19,14 @@ from api.params import (
     InstantQuery,
     Reason,
     Reveal,
-    RuntimeDep,
     parse_instant,
 )
 from api.present import history_rows, intake_outcome, ticket_outcome, ticket_view
 from api.privacy import guard
+from api.responses import as_json
 from api.runtime import Runtime
 from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut, body_of
-from api.writes import as_json, execute
+from api.writes import execute
 from config.users import User
 from domain import commands as c
 

@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.auth import CurrentUser
-from api.params import FilterValue, InstantQuery, Limit, MinLevel, Offset, RuntimeDep, parse_instant
+from api.deps import CurrentUser, RuntimeDep
+from api.params import FilterValue, InstantQuery, Limit, MinLevel, Offset, parse_instant
 from api.reads import Filter
+from api.responses import as_json
 from api.runtime import Runtime
 from api.schemas import ERRORS, ViewPage
-from api.writes import as_json
 from domain.errors import DomainError
 from projections.sla_deadlines import clock_named, time_used_and_left
 
