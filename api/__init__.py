@@ -16,8 +16,9 @@ deps      ``deps`` (the runtime and the caller as FastAPI  ``runtime``, parts an
           dependencies)
 services  ``responses`` ``privacy`` ``writes``             everything above (``writes``
                                                            also ``responses``)
-routes    one router per resource                          services and everything above;
-                                                           never another router
+routes    ``routes.command`` (the shape of every command   services and everything above
+          route), then one router per resource             (a router: also ``routes.command``;
+                                                           never another router)
 root      ``app``                                          anything: it composes the API
 ========  ===============================================  ==================================
 

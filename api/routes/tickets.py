@@ -1,11 +1,11 @@
 """Tickets: intake, one route per lifecycle action, the ticket now or as of, its history.
 
-No ``from __future__ import annotations`` here: the action routes are made in a loop and
-FastAPI must see each one's body class itself, not its name.
+The write routes are made by ``api.routes.command``: this module says only which command each
+path sends and who may send it (an action: the policy, against the ticket's department).
 """
 
-from collections.abc import Callable
-from typing import Any
+from __future__ import annotations
+
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -13,120 +13,58 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError
-from api.params import (
-    IdempotencyKey,
-    IfMatch,
-    InstantQuery,
-    Reason,
-    Reveal,
-    parse_instant,
-)
+from api.params import InstantQuery, Reason, Reveal, parse_instant
 from api.present import history_rows, intake_outcome, ticket_outcome, ticket_view
 from api.privacy import guard
-from api.responses import as_json
+from api.responses import as_json, tagged
+from api.routes.command import Authorise, add_command_route
 from api.runtime import Runtime
-from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut, body_of
-from api.writes import execute
+from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut
 from config.users import User
 from domain import commands as c
 
 router = APIRouter(tags=["tickets"])
-IntakeBody = body_of(c.ReceiveTicket)
 
 
-@router.post(
-    "/tickets",
-    status_code=201,
-    response_model=IntakeResult,
-    responses=ERRORS,
-    summary="Intake (受理) of any ticket kind",
-)
-def intake(
-    body: IntakeBody,  # type: ignore[valid-type]
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Take in a complaint or service request; binds the SLA policy and starts its clocks."""
+def _takes_in(runtime: Runtime, user: User, _: UUID | None) -> None:
     runtime.policy.require_intake(user)
-    return execute(
-        runtime,
-        request,
-        user,
-        c.ReceiveTicket,
-        body.model_dump(exclude_unset=True),  # type: ignore[attr-defined]
-        present=intake_outcome,
-        key=idempotency_key,
-        created=True,
-    )
 
 
-def _action_route(action: str, command: type[c.TicketCommand]) -> Callable[..., JSONResponse]:
-    """The route of one action; its body may be left out when none of its fields is required."""
-    body_class = body_of(command, "ticket_id")
+def _may(action: str) -> Authorise:
+    """Whether the user may send ``action`` to the ticket, as its department stands now."""
 
-    def run(
-        ticket_id: UUID,
-        fields: dict[str, Any],
-        request: Request,
-        user: User,
-        runtime: Runtime,
-        if_match: str | None,
-        idempotency_key: str | None,
-    ) -> JSONResponse:
+    def authorise(runtime: Runtime, user: User, ticket_id: UUID | None) -> None:
+        assert ticket_id is not None  # action routes address a ticket
         ticket = runtime.desk.ticket(ticket_id, copy=False)  # read: department and number
         runtime.policy.require_action(user, action, ticket.number, ticket.department, runtime.now())
-        return execute(
-            runtime,
-            request,
-            user,
-            command,
-            {**fields, "ticket_id": ticket_id, "action": action},
-            present=ticket_outcome,
-            key=idempotency_key,
-            if_match=if_match,
-        )
 
-    def with_body(
-        ticket_id: UUID,
-        body: body_class,  # type: ignore[valid-type]
-        request: Request,
-        user: CurrentUser,
-        runtime: RuntimeDep,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-    ) -> JSONResponse:
-        fields = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        return run(ticket_id, fields, request, user, runtime, if_match, idempotency_key)
-
-    def without_body(
-        ticket_id: UUID,
-        request: Request,
-        user: CurrentUser,
-        runtime: RuntimeDep,
-        if_match: IfMatch = None,
-        idempotency_key: IdempotencyKey = None,
-        body: body_class | None = None,  # type: ignore[valid-type]
-    ) -> JSONResponse:
-        fields: dict[str, Any] = {} if body is None else body.model_dump(exclude_unset=True)
-        return run(ticket_id, fields, request, user, runtime, if_match, idempotency_key)
-
-    required = any(info.is_required() for info in body_class.model_fields.values())
-    act = with_body if required else without_body
-    act.__name__ = f"ticket_{action}"
-    act.__doc__ = (command.__doc__ or f"{action} a ticket").strip()
-    return act
+    return authorise
 
 
+add_command_route(
+    router,
+    "/tickets",
+    c.ReceiveTicket,
+    name="intake",
+    authorise=_takes_in,
+    present=intake_outcome,
+    response_model=IntakeResult,
+    doc="Take in a complaint or service request; binds the SLA policy and starts its clocks.",
+    summary="Intake (受理) of any ticket kind",
+)
 for _action, _command in sorted(c.TICKET_ACTIONS.items()):
-    router.add_api_route(
+    add_command_route(
+        router,
         f"/tickets/{{ticket_id}}/{_action}",
-        _action_route(_action, _command),
-        methods=["POST"],
+        _command,
+        name=f"ticket_{_action}",
+        address="ticket_id",
+        fixed={"action": _action},
+        authorise=_may(_action),
+        present=ticket_outcome,
         response_model=ActionResult,
-        responses=ERRORS,
-        summary=f"{_action}",
+        doc=(_command.__doc__ or f"{_action} a ticket").strip(),
+        summary=_action,
         tags=["ticket actions"],
     )
 
@@ -173,7 +111,7 @@ def show(
         subject_id=ticket.id,
         subject_number=ticket.number,
     )
-    return as_json(runtime, body, headers={"ETag": f'"{ticket.version}"'})
+    return tagged(runtime, body, ticket.version)
 
 
 @router.get("/tickets/{ticket_id}/history", response_model=HistoryOut, responses=ERRORS)
