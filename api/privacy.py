@@ -12,16 +12,23 @@ An unmasked answer that actually contains personal data is recorded first, as a
 ``DataAccessRecorded`` event (``domain/access.py``) naming the reader, the subject and the
 fields, with the optional ``reason``. If the record cannot be written, the read fails: no
 record, no reveal.
+
+A route that may show personal data takes :data:`PersonalRead` (the caller, the request and
+its ``reveal`` and ``reason`` parameters, declared once here) and passes each payload to its
+:meth:`Reading.guard`.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from api.deps import CurrentUser, RuntimeDep
 from api.errors import forbidden
+from api.params import Reason, Reveal
 from api.present import personal
 from api.runtime import Runtime
 from config.users import User
@@ -74,6 +81,54 @@ def guard(
             endpoint=f"{request.method} {request.url.path}",
         )
     return plain, False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One read that may carry personal data: who reads, in which request, what they asked."""
+
+    runtime: Runtime
+    request: Request
+    user: User
+    reveal: bool | None
+    reason: str
+
+    def guard(
+        self,
+        payload: Any,
+        *,
+        entitled: bool,
+        subject_kind: str,
+        subject_id: Any,
+        subject_number: str | None,
+    ) -> tuple[Any, bool]:
+        """:func:`guard` for this read: ``(payload as the user may see it, masked?)``."""
+        return guard(
+            self.runtime,
+            self.request,
+            self.user,
+            payload,
+            entitled=entitled,
+            reveal=self.reveal,
+            reason=self.reason,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            subject_number=subject_number,
+        )
+
+
+def reading(
+    request: Request,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    reveal: Reveal = None,
+    reason: Reason = "",
+) -> Reading:
+    """The dependency behind :data:`PersonalRead`."""
+    return Reading(runtime, request, user, reveal, reason)
+
+
+PersonalRead = Annotated[Reading, Depends(reading)]
 
 
 def _request_id(request: Request) -> str | None:

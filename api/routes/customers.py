@@ -9,13 +9,12 @@ from __future__ import annotations
 from functools import partial
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, RuntimeDep
-from api.params import Reason, Reveal
 from api.present import customer_outcome, customer_view
-from api.privacy import guard
+from api.privacy import PersonalRead
 from api.responses import tagged
 from api.routes.command import add_command_route
 from api.runtime import Runtime
@@ -63,24 +62,14 @@ post(
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, responses=ERRORS)
 def show(
-    customer_id: UUID,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    reveal: Reveal = None,
-    reason: Reason = "",
+    customer_id: UUID, user: CurrentUser, runtime: RuntimeDep, read: PersonalRead
 ) -> JSONResponse:
     """A customer with grade, account manager and contact data (masked unless entitled)."""
     customer = runtime.load(Customer, customer_id, "customer")
     body = customer_view(customer)
-    body["contact"], body["contact_masked"] = guard(
-        runtime,
-        request,
-        user,
+    body["contact"], body["contact_masked"] = read.guard(
         dict(customer.contact),
         entitled=runtime.policy.sees_customer_personal_data(user, runtime.now()),
-        reveal=reveal,
-        reason=reason,
         subject_kind="customer",
         subject_id=customer.id,
         subject_number=customer.name,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError
-from api.params import InstantQuery, Reason, Reveal, parse_instant
+from api.params import InstantQuery, parse_instant
 from api.present import history_rows, intake_outcome, ticket_outcome, ticket_view
-from api.privacy import guard
+from api.privacy import PersonalRead
 from api.responses import as_json, tagged
 from api.routes.command import Authorise, add_command_route
 from api.runtime import Runtime
@@ -82,12 +82,10 @@ def unknown_action(ticket_id: str, action: str, user: CurrentUser) -> None:
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, responses=ERRORS)
 def show(
     ticket_id: UUID,
-    request: Request,
     user: CurrentUser,
     runtime: RuntimeDep,
+    read: PersonalRead,
     as_of: InstantQuery = None,
-    reveal: Reveal = None,
-    reason: Reason = "",
 ) -> JSONResponse:
     """The ticket now, or as recorded at ``as_of``; SLA clocks used/left at that instant."""
     tz = runtime.settings.tz
@@ -99,14 +97,9 @@ def show(
     mine = runtime.policy.ticket_actions(user, current.department, now)
     body["as_of"] = at
     body["allowed_actions"] = [] if at is not None else sorted(set(body["legal_actions"]) & mine)
-    body["contact"], body["contact_masked"] = guard(
-        runtime,
-        request,
-        user,
+    body["contact"], body["contact_masked"] = read.guard(
         body["contact"],
         entitled=runtime.policy.sees_ticket_personal_data(user, current.department, now),
-        reveal=reveal,
-        reason=reason,
         subject_kind="ticket",
         subject_id=ticket.id,
         subject_number=ticket.number,
@@ -116,23 +109,13 @@ def show(
 
 @router.get("/tickets/{ticket_id}/history", response_model=HistoryOut, responses=ERRORS)
 def history(
-    ticket_id: UUID,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    reveal: Reveal = None,
-    reason: Reason = "",
+    ticket_id: UUID, user: CurrentUser, runtime: RuntimeDep, read: PersonalRead
 ) -> JSONResponse:
     """Every event of the ticket, oldest first: what, who, when it happened and was recorded."""
     ticket = runtime.desk.ticket(ticket_id, copy=False)  # read: its department
-    events, masked = guard(
-        runtime,
-        request,
-        user,
+    events, masked = read.guard(
         history_rows(runtime.desk.history(ticket_id)),
         entitled=runtime.policy.sees_ticket_personal_data(user, ticket.department, runtime.now()),
-        reveal=reveal,
-        reason=reason,
         subject_kind="ticket",
         subject_id=ticket.id,
         subject_number=ticket.number,
