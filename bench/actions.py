@@ -3,7 +3,7 @@
 
 Fills a fresh database ``casetrail_bench_<random>`` (dropped at the end) with complaints taken
 in through the desk, then times one lifecycle action after another on every ticket, one
-thread, through the desk as the API calls it. Raw single-row commits (bench/intake.py's
+thread, through the desk as the API calls it. Raw single-row commits (``bench.raw``'s
 baseline) are measured in the same run, before and after, and the median is used.
 
 ``--processes K[,K]`` also runs the actions from K worker processes (spawned, each with its own
@@ -25,7 +25,6 @@ Output: rich tables, then one ``figure: name=value unit`` line per figure.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -42,26 +41,31 @@ import psycopg  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench import intake as ib  # noqa: E402
+from bench import workload as wl  # noqa: E402
 from bench.common import (  # noqa: E402
     GAP_FREE,
     RAW,
-    RAW_PG_TABLE,
     UNORDERED,
     VARIANT_LABELS,
     DeskRecipe,
     DeskWorker,
+    add_pg_url,
+    add_process_options,
+    fresh_pg_database,
+    make_desk,
+    process_counts,
+    rotated,
+    run_rounds,
+    summarise_counts,
+    variant_envs,
+)
+from bench.raw import RAW_PG_TABLE, raw_pg  # noqa: E402
+from bench.report import (  # noqa: E402
     Figures,
     Run,
     load_average_note,
-    make_desk,
     median_run,
-    parse_counts,
     process_table,
-    rotated,
-    run_rounds,
-    summarise_processes,
-    variant_envs,
 )
 from config.settings import Settings  # noqa: E402
 from domain import commands as c  # noqa: E402
@@ -79,15 +83,15 @@ def complaints(
     rng: random.Random, customers: Sequence[uuid.UUID], count: int
 ) -> list[c.ReceiveTicket]:
     """``count`` complaints about service attitude (every action applies to them)."""
-    rows = ib.intake_fields(rng, customers, count, 0.0, True)
+    rows = wl.intake_fields(rng, customers, count, 0.0, True)
     for row in rows:
         row["kind"], row["category"] = "complaint", "service_attitude"
-    return ib.build_commands(rows)
+    return wl.build_commands(rows)
 
 
 def action_commands(action: str, tickets: Sequence[uuid.UUID]) -> list[c.TicketCommand]:
     fields = dict(ACTIONS)[action]
-    return [c.parse_action(action, {**ib.AGENT, "ticket_id": t, **fields}) for t in tickets]
+    return [c.parse_action(action, {**wl.AGENT, "ticket_id": t, **fields}) for t in tickets]
 
 
 def acting(desk: Desk) -> Callable[[c.TicketCommand], int]:
@@ -109,9 +113,9 @@ def acting(desk: Desk) -> Callable[[c.TicketCommand], int]:
 def single_thread(args: argparse.Namespace, url: str, rng: random.Random) -> dict[str, Any]:
     """Every action on every ticket, one thread, one desk; raw commits before and after."""
     desk = make_desk(Settings(database_url=url).eventsourcing_env())
-    customers = ib.register_customers(desk, 200, rng)
+    customers = wl.register_customers(desk, 200, rng)
     outcomes = [desk.handle(cmd) for cmd in complaints(rng, customers, args.n)]
-    raw = [ib.raw_pg(url, args.raw_n, 1)]
+    raw = [raw_pg(url, args.raw_n, 1)]
     runs: dict[str, Run] = {}
     work = acting(desk)
     for action, _fields in ACTIONS:
@@ -130,7 +134,7 @@ def single_thread(args: argparse.Namespace, url: str, rng: random.Random) -> dic
             latencies=lats,
             cpu_seconds=time.process_time() - cpu,
         )
-    raw.append(ib.raw_pg(url, args.raw_n, 1))
+    raw.append(raw_pg(url, args.raw_n, 1))
     desk.close()
     return {"raw": median_run(raw), "runs": runs}
 
@@ -200,7 +204,7 @@ def processes(
 ) -> dict[tuple[int, Any], list[Run]]:
     """Every round: raw commits, the four actions (gap-free and unordered), raw commits."""
     envs = variant_envs(url, {})
-    customers = ib.customers_for(envs[GAP_FREE], 200, rng)
+    customers = wl.customers_for(envs[GAP_FREE], 200, rng)
     recipe = ActionsProcess(url, envs, customers, args.seed)
 
     def plan(r: int) -> list[tuple[Any, int]]:
@@ -222,15 +226,11 @@ def processes_report(
         measures.append(((GAP_FREE, action), f"{action}, {VARIANT_LABELS[GAP_FREE]}", action))
         label = f"{action}, {VARIANT_LABELS[UNORDERED]}"
         measures.append(((UNORDERED, action), label, f"unordered_{action}"))
-    rows: list[tuple[str, ...]] = []
-    for k in counts:
-        part, medians = summarise_processes(figures, runs, k, measures)
-        rows.extend(part)
-        for action, _ in ACTIONS:
-            gap_free, unordered = medians[(GAP_FREE, action)], medians[(UNORDERED, action)]
-            figures.add(
-                f"{action}_vs_unordered_proc{k}", gap_free.rate / unordered.rate, "x_unordered"
-            )
+    ratios = [
+        (f"{action}_vs_unordered", (GAP_FREE, action), (UNORDERED, action), "x_unordered")
+        for action, _ in ACTIONS
+    ]
+    rows = summarise_counts(figures, runs, counts, measures, ratios)
     title = (
         "ticket actions from K processes (each its own desk) vs raw commits from K client "
         "processes, same rounds"
@@ -243,31 +243,21 @@ def processes_report(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("CASETRAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
-        help="server URL without database",
-    )
+    add_pg_url(parser)
     parser.add_argument("-n", type=int, default=1000, help="complaints (each gets every action)")
     parser.add_argument("--raw-n", type=int, default=3000, help="raw commits per baseline run")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument(
-        "--processes",
-        default="",
-        metavar="K[,K...]",
-        help="also run the actions from K processes, each with its own desks (e.g. 1,8)",
-    )
-    parser.add_argument(
-        "--processes-only", action="store_true", help="with --processes: skip the single thread"
+    add_process_options(
+        parser,
+        "also run the actions from K processes, each with its own desks (e.g. 1,8)",
+        "the single thread",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of the process measurements (median)"
     )
     args = parser.parse_args()
-    args.processes = parse_counts(parser, args.processes, "--processes")
+    args.processes = process_counts(parser, args)
     args.repeat = max(1, args.repeat)
-    if args.processes_only and not args.processes:
-        parser.error("--processes-only needs --processes K")
     console = Console(width=None if sys.stdout.isatty() else 150)
     figures = Figures()
     notes = [load_average_note(figures, "at start")]
@@ -275,7 +265,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     single: dict[str, Any] | None = None
     proc_runs: dict[tuple[int, Any], list[Run]] = {}
-    with ib.fresh_pg_database(args.pg_url, keep=False) as name:
+    with fresh_pg_database(args.pg_url, keep=False) as name:
         url = f"{args.pg_url.rstrip('/')}/{name}"
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(RAW_PG_TABLE)

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import random
 import signal
 import socket
@@ -57,7 +55,14 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench import intake as ib  # noqa: E402
+from bench import workload as wl  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_output_options,
+    add_pg_url,
+    fresh_pg_database,
+    make_desk,
+)
+from bench.report import Figures, Run, percentile, run_threads, write_json  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from domain import commands as c  # noqa: E402
 
@@ -67,7 +72,7 @@ AGENT_TOKEN = "demo-agent-service-center"  # front office: may act on any ticket
 SUPERVISOR_TOKEN = "demo-supervisor-marketing"  # urge is a supervisor's action
 KINDS = ["intake", "verify", "classify", "dispatch", "urge"]
 OWNERS = ["张伟", "王芳", "陈杰", "刘强"]
-COMPLAINT_CATEGORIES = ib.CATEGORIES["complaint"]
+COMPLAINT_CATEGORIES = wl.CATEGORIES["complaint"]
 
 
 # ------------------------------------------------------------------------------------ workload
@@ -85,20 +90,8 @@ class TicketPlan:
 
 
 def customer_bodies(rng: random.Random, count: int) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(count):
-        rows.append(
-            {
-                "name": f"客户{i:04d}",
-                "customer_type": "residential",
-                "area": ib.weighted(rng, [("urban", 0.6), ("rural", 0.3), ("remote", 0.1)]),
-                "voltage": "lv_residential",
-                "station": f"station_{rng.randint(1, 5)}",
-                "phone": f"138{rng.randint(0, 99_999_999):08d}",
-                "address": f"城关镇幸福路{i}号",
-            }
-        )
-    return rows
+    """Residential customers, registered over the API before any timing."""
+    return [wl.customer_fields(rng, i, "residential", "lv_residential") for i in range(count)]
 
 
 def ticket_plans(
@@ -109,19 +102,13 @@ def ticket_plans(
         body: dict[str, Any] = {
             "kind": "complaint",
             "category": rng.choice(COMPLAINT_CATEGORIES),
-            "priority": ib.weighted(rng, ib.PRIORITIES),
-            "channel": str(rng.choice(ib.CHANNELS).value),
-            "content": ib.CONTENT,
+            "priority": wl.weighted(rng, wl.PRIORITIES),
+            "channel": str(rng.choice(wl.CHANNELS).value),
+            "content": wl.CONTENT,
         }
         index: int | None = None
         if rng.random() < new_caller_share:
-            body.update(
-                customer_name="王建国",
-                phone=f"139{rng.randint(0, 99_999_999):08d}",
-                address="城关镇幸福路12号",
-                area="urban",
-                station="station_1",
-            )
+            body.update(wl.new_caller(rng))
         else:
             index = rng.randrange(customers)
         plans.append(
@@ -130,7 +117,7 @@ def ticket_plans(
                 customer_index=index,
                 classify={
                     "category": rng.choice(COMPLAINT_CATEGORIES),
-                    "priority": ib.weighted(rng, ib.PRIORITIES),
+                    "priority": wl.weighted(rng, wl.PRIORITIES),
                 },
                 dispatch={"owner": rng.choice(OWNERS)},
                 urge={"note": "客户再次来电催促，请尽快处理"},
@@ -173,8 +160,7 @@ class Level:
 
 
 def pct_ms(values: Sequence[float], p: float) -> float:
-    run = ib.Run(ops=len(values), events=0, seconds=0.0, latencies=list(values))
-    return run.pct_ms(p)
+    return percentile(values, p) * 1000.0
 
 
 # ------------------------------------------------------------------------------------- server
@@ -383,33 +369,33 @@ async def api_run(
 
 def direct_intake(
     pg_url: str, keep: bool, customer_bodies_: Sequence[dict[str, Any]], plans: Sequence[TicketPlan]
-) -> ib.Run:
+) -> Run:
     """``desk.handle(ReceiveTicket)`` in this process on a fresh database, one thread."""
-    with ib.fresh_pg_database(pg_url, keep) as name:
+    with fresh_pg_database(pg_url, keep) as name:
         settings = Settings(database_url=f"{pg_url.rstrip('/')}/{name}")
-        desk = ib.make_desk(settings.eventsourcing_env())
+        desk = make_desk(settings.eventsourcing_env())
         try:
             customer_ids = []
             for body in customer_bodies_:
                 out = desk.handle(
                     c.RegisterCustomer(
-                        **ib.AGENT, command_id=f"bench-customer-{uuid.uuid4().hex}", **body
+                        **wl.AGENT, command_id=f"bench-customer-{uuid.uuid4().hex}", **body
                     )
                 )
                 customer_ids.append(str(out.id))
 
             def command(plan: TicketPlan) -> c.ReceiveTicket:
                 return c.ReceiveTicket(
-                    **ib.AGENT,
+                    **wl.AGENT,
                     command_id=f"bench-{uuid.uuid4().hex}",
                     **intake_body(plan, customer_ids),
                 )
 
             rng = random.Random(7)
             warm = [command(rng.choice(plans)) for _ in range(30)]
-            ib.warm(desk, [uuid.UUID(x) for x in customer_ids], warm)
+            wl.warm(desk, [uuid.UUID(x) for x in customer_ids], warm)
             commands = [command(p) for p in plans]
-            return ib.run_threads(1, commands, ib.same_desk(desk))
+            return run_threads(1, commands, wl.same_desk(desk))
         finally:
             desk.close()
 
@@ -422,10 +408,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="casetrail HTTP API under concurrent agents vs direct intake (PostgreSQL). "
         "Defaults finish in well under 2 minutes on 2 cores."
     )
-    p.add_argument(
-        "--pg-url",
-        default=os.environ.get("CASETRAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
-        help="server URL without database (fresh casetrail_bench_<random> databases are created)",
+    add_pg_url(
+        p, "server URL without database (fresh casetrail_bench_<random> databases are created)"
     )
     p.add_argument(
         "--agents", default="10,50", help="comma-separated concurrency levels, run in this order"
@@ -448,12 +432,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="mean seconds an agent pauses before each request (0: back to back, a stress test)",
     )
-    p.add_argument("--customers", type=int, default=50, help="customers registered up front")
-    p.add_argument("--new-caller-share", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=20261122)
+    wl.add_workload_options(p, customers=50)
     p.add_argument("--no-direct", action="store_true", help="skip the direct intake run")
-    p.add_argument("--keep-db", action="store_true", help="do not drop the bench databases")
-    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write figures here")
+    add_output_options(p)
     a = p.parse_args(argv)
     a.agent_levels = [int(x) for x in str(a.agents).split(",") if x.strip()]
     if not a.agent_levels or min(a.agent_levels) < 1:
@@ -477,16 +458,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     levels_in = [
         (a, ticket_plans(rng, o.tickets, o.customers, o.new_caller_share)) for a in o.agent_levels
     ]
-    figs = ib.Figures()
+    figs = Figures()
     notes: list[str] = []
 
-    direct: ib.Run | None = None
+    direct: Run | None = None
     if not o.no_direct:
         console.print(f"direct intake: {o.tickets} × Desk.handle(ReceiveTicket), 1 thread")
         direct = direct_intake(o.pg_url, o.keep_db, customers, levels_in[-1][1])
 
     levels: list[Level] = []
-    with ib.fresh_pg_database(o.pg_url, o.keep_db) as name:
+    with fresh_pg_database(o.pg_url, o.keep_db) as name:
         server = Server(f"{o.pg_url.rstrip('/')}/{name}", free_port(), o.separate_workers)
         try:
             t0 = time.perf_counter()
@@ -576,25 +557,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     for note in notes:
         console.print(f"[dim]{note}[/dim]")
-    for fname, (value, unit) in figs.values.items():
-        print(f"figure: {fname}={value:.4g} {unit}")
+    figs.print_lines()
 
     if o.json is not None:
-        doc = {
-            "bench": "api_load",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "host": platform.node(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(o).items()},
-            "target_p99_ms": TARGET_P99_MS,
-            "loadavg_start": load_start,
-            "loadavg_end": load_end,
-            "notes": notes,
-            "figures": {k: {"value": v, "unit": u} for k, (v, u) in figs.values.items()},
-        }
-        o.json.parent.mkdir(parents=True, exist_ok=True)
-        o.json.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_json(
+            o.json,
+            "api_load",
+            vars(o),
+            notes,
+            figs,
+            target_p99_ms=TARGET_P99_MS,
+            loadavg_start=load_start,
+            loadavg_end=load_end,
+        )
         console.print(f"[dim]figures written to {o.json}[/dim]")
     return 0
 

@@ -1,10 +1,8 @@
-"""What the PostgreSQL write benches share: runs and figures, the raw baseline, bench processes.
+"""What the PostgreSQL write benches share: bench databases, desks and their variants, processes.
 
-* :class:`Run`, :class:`Figures`, :func:`median_run`: one timed measurement, and the
-  ``figure: name=value unit`` lines every bench prints;
-* the raw baseline: one ~500-byte INSERT per transaction into a table shaped like an event
-  table (:data:`RAW_PG_TABLE`, :func:`raw_writer`), in threads (bench/intake.py ``raw_pg``) or
-  in processes;
+* :func:`fresh_pg_database`: a database of its own for one bench run, dropped at the end;
+* :func:`make_desk`, :func:`variant_envs`, :func:`build_desks`: desks as casetrail builds them,
+  gap-free as shipped or (for comparison) without the ordering lock;
 * :class:`ProcessPool`: K worker processes (``spawn``), each with its own desks and its own raw
   connection on one bench database, set up once and then driven round by round: every round,
   each process prepares its share of the work untimed, all start together (a barrier), each
@@ -12,28 +10,36 @@
   Threads share one desk and the GIL (an intake costs ~300 µs of Python CPU), so with threads an
   8-writer figure measures the GIL; processes measure the database;
 * :class:`UnorderedRecorder`: casetrail's insert **without its ordering lock** — not gap-free,
-  for comparison only, so that a bench can show what the guarantee costs. Never product code.
+  for comparison only, so that a bench can show what the guarantee costs. Never product code;
+* :func:`run_rounds`, :func:`summarise_processes`, :func:`summarise_counts`: rounds of tasks on
+  pools of K processes, and their medians as figures and table rows;
+* :func:`add_pg_url`, :func:`add_process_options`, :func:`process_counts`,
+  :func:`add_output_options`: the command-line options the benches share.
+
+Runs, percentiles, figures and tables are in ``bench.report``; the raw baselines (single-row
+commits in threads or processes) in ``bench.raw``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import multiprocessing
 import os
 import random
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 from psycopg.sql import SQL, Composed, Identifier
-from rich.table import Table
 
+from bench.raw import RAW_PG_INSERT, RAW_PG_INSERT_LOCKED, RAW_PG_INSERT_NOTIFY, raw_writer
+from bench.report import Figures, Run, median_run, record_run
 from config.bootstrap import schema_lock, system_clock
 from config.catalogue import load_catalogue
 from config.org_loader import load_directory
@@ -41,175 +47,26 @@ from config.pg_recorder import ArrayInsertRecorder
 from config.settings import Settings
 from domain.desk import Desk
 
-# ------------------------------------------------------------------------------------ results
+# -------------------------------------------------------------------------------- databases
 
 
-@dataclass
-class Figures:
-    """Figures in insertion order: name -> (value, unit)."""
-
-    values: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-    def add(self, name: str, value: float, unit: str) -> float:
-        self.values[name] = (value, unit)
-        return value
-
-    def get(self, name: str) -> float | None:
-        item = self.values.get(name)
-        return item[0] if item else None
-
-    def print_lines(self) -> None:
-        """Machine-greppable lines, on stdout whatever rich decides about the terminal."""
-        for name, (value, unit) in self.values.items():
-            print(f"figure: {name}={value:.4g} {unit}")
-
-
-@dataclass
-class Run:
-    """One timed run: how many operations, how long, each operation's latency."""
-
-    ops: int
-    events: int
-    seconds: float
-    latencies: list[float]
-    cpu_seconds: float = 0.0  # client CPU time (all threads, or all processes) during the run
-
-    @property
-    def cpu_us_per_op(self) -> float:
-        return self.cpu_seconds / self.ops * 1e6 if self.ops else 0.0
-
-    @property
-    def rate(self) -> float:
-        return self.ops / self.seconds if self.seconds else 0.0
-
-    @property
-    def event_rate(self) -> float:
-        return self.events / self.seconds if self.seconds else 0.0
-
-    def pct_ms(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        k = max(0, min(len(ordered) - 1, math.ceil(p * len(ordered)) - 1))
-        return ordered[k] * 1000.0
-
-
-def merge_runs(runs: Sequence[Run]) -> Run:
-    """Batches of one measurement, summed (their wall times add up: they ran one after another)."""
-    return Run(
-        ops=sum(r.ops for r in runs),
-        events=sum(r.events for r in runs),
-        seconds=sum(r.seconds for r in runs),
-        latencies=[x for r in runs for x in r.latencies],
-        cpu_seconds=sum(r.cpu_seconds for r in runs),
-    )
-
-
-def median_run(runs: Sequence[Run]) -> Run:
-    """The run with the median rate (the lower middle one for an even count)."""
-    ordered = sorted(runs, key=lambda r: r.rate)
-    return ordered[(len(ordered) - 1) // 2]
-
-
-def record_run(
-    figs: Figures, prefix: str, suffix: str, run: Run, base: float | None
-) -> tuple[str, str, str, str, str]:
-    """Add a run's figures (``{prefix}_per_s_{suffix}``, ...); return its table cells.
-
-    The cells: ops/s, events/s (blank when one event per op), p50 / p99 ms, client CPU µs/op,
-    and the ratio to ``base`` (ops/s of raw commits with as many clients), blank without one.
-    """
-    rate = figs.add(f"{prefix}_per_s_{suffix}", run.rate, "ops/s")
-    if run.events != run.ops:
-        figs.add(f"{prefix}_events_per_s_{suffix}", run.event_rate, "events/s")
-    figs.add(f"{prefix}_p50_{suffix}", run.pct_ms(0.50), "ms")
-    figs.add(f"{prefix}_p99_{suffix}", run.pct_ms(0.99), "ms")
-    figs.add(f"{prefix}_cpu_{suffix}", run.cpu_us_per_op, "us/op")
-    ratio = ""
-    if base:
-        figs.add(f"{prefix}_ratio_{suffix}", rate / base, "x_raw")
-        ratio = f"{rate / base:.2f}×"
-    return (
-        f"{run.rate:,.0f}",
-        f"{run.event_rate:,.0f}" if run.events != run.ops else "",
-        f"{run.pct_ms(0.5):.2f} / {run.pct_ms(0.99):.2f}",
-        f"{run.cpu_us_per_op:,.0f}",
-        ratio,
-    )
-
-
-RUN_COLUMNS = ("ops/s", "events/s", "p50 / p99 ms", "client CPU µs/op", "× raw")
-
-
-def load_average_note(figs: Figures, when: str) -> str | None:
-    """Other work on this machine skews every figure: say how busy it was (``when``: "at X")."""
+@contextlib.contextmanager
+def fresh_pg_database(
+    server_url: str, keep: bool = False, prefix: str = "casetrail_bench"
+) -> Iterator[str]:
+    """Create ``<prefix>_<random>``; drop it at the end (unless ``keep``)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = f"{server_url.rstrip('/')}/postgres"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(SQL("CREATE DATABASE {}").format(Identifier(name)))
     try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return None
-    cpus = os.cpu_count() or 1
-    figs.add(f"load_avg_1min_{when.split()[-1]}", one, "load")
-    note = f"load average {when}: {one:.2f} (1 min), {five:.2f} (5 min) on {cpus} CPUs"
-    if one > 0.5:
-        note += (
-            " — other work is running: every figure (and every ratio, since the baseline"
-            " suffers differently) is unreliable; rerun on a quiet machine or with --repeat 3"
-        )
-    return note
-
-
-# ------------------------------------------------------------------------------ raw baseline
-
-RAW_TOPIC = "domain.complaint:Complaint.ComplaintReceived"
-RAW_STATE_BYTES = 430  # + 16 B uuid + ~45 B topic + 4 B version + 8 B id ~= 500 B per row
-RAW_PG_TABLE = """
-CREATE TABLE raw_events (
-    id bigserial PRIMARY KEY,
-    originator_id uuid NOT NULL,
-    version int NOT NULL,
-    topic text NOT NULL,
-    state bytea NOT NULL,
-    UNIQUE (originator_id, version)
-)
-"""
-RAW_PG_INSERT = (
-    "INSERT INTO raw_events (originator_id, version, topic, state) VALUES (%s, %s, %s, %s)"
-)
-# The same row in one statement (sent in autocommit mode: one round trip, as casetrail's insert
-# function is called) that also does what that function does around its insert: a NOTIFY
-# (PostgreSQL serialises the commits of notifying transactions with one lock for the whole
-# cluster, held until the commit is flushed), and for the second, first a transaction-level
-# advisory lock all such writers share, held as long, as the events table's ordering lock is.
-# With no Python in the way, they show the ceilings these set on commits per second, and what
-# the ordering lock adds to NOTIFY's.
-RAW_PG_INSERT_NOTIFY = (
-    "INSERT INTO raw_events (originator_id, version, topic, state) "
-    "SELECT %s, %s, %s, %s FROM (SELECT pg_notify('raw_events', '')) AS notified"
-)
-RAW_PG_INSERT_LOCKED = (
-    "INSERT INTO raw_events (originator_id, version, topic, state) "
-    "SELECT %s, %s, %s, %s FROM (SELECT pg_advisory_xact_lock(1918989089, 1), "
-    "pg_notify('raw_events', '')) AS ordered"
-)
-
-
-def raw_writer(conn: psycopg.Connection[Any], insert: str = RAW_PG_INSERT) -> Callable[[Any], int]:
-    """One ~500-byte INSERT per transaction on ``conn``: returns rows written.
-
-    Autocommit off (the raw baseline): INSERT, then COMMIT, two round trips. Autocommit on: the
-    statement is its own transaction.
-    """
-    state = os.urandom(RAW_STATE_BYTES)
-    cur = conn.cursor()
-    commit = None if conn.autocommit else conn.commit
-
-    def work(_: Any) -> int:
-        cur.execute(insert, (uuid.uuid4(), 1, RAW_TOPIC, state), prepare=True)
-        if commit is not None:
-            commit()
-        return 1
-
-    return work
+        yield name
+    finally:
+        if not keep:
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(
+                    SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(Identifier(name))
+                )
 
 
 # ------------------------------------------------------------------------------------ desks
@@ -558,16 +415,22 @@ def summarise_processes(
     return rows, medians
 
 
-def process_table(title: str, rows: Sequence[tuple[str, ...]]) -> Table:
-    """The rows of :func:`summarise_processes`, one table."""
-    table = Table(title=title)
-    table.add_column("what", min_width=30)
-    table.add_column("processes", justify="right")
-    for column in (*RUN_COLUMNS, "rounds ops/s"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(*row)
-    return table
+def summarise_counts(
+    figs: Figures,
+    runs: dict[tuple[int, Any], list[Run]],
+    counts: Sequence[int],
+    measures: Sequence[tuple[Any, str, str]],
+    ratios: Sequence[tuple[str, Any, Any, str]],
+) -> list[tuple[str, ...]]:
+    """:func:`summarise_processes` at every K in ``counts``, then for each (figure, task, over,
+    unit) of ``ratios`` the ratio of the two tasks' medians as ``{figure}_proc{K}``."""
+    rows: list[tuple[str, ...]] = []
+    for k in counts:
+        part, medians = summarise_processes(figs, runs, k, measures)
+        rows.extend(part)
+        for name, task, over, unit in ratios:
+            figs.add(f"{name}_proc{k}", medians[task].rate / medians[over].rate, unit)
+    return rows
 
 
 def parse_counts(parser: argparse.ArgumentParser, text: str, option: str) -> list[int]:
@@ -581,3 +444,39 @@ def parse_counts(parser: argparse.ArgumentParser, text: str, option: str) -> lis
         if int(part) not in counts:
             counts.append(int(part))
     return counts
+
+
+def add_pg_url(
+    parser: argparse.ArgumentParser, help_text: str = "server URL without database"
+) -> None:
+    """``--pg-url``: the PostgreSQL server the bench creates its databases on."""
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("CASETRAIL_BENCH_PG", "postgresql://postgres@127.0.0.1:5432"),
+        help=help_text,
+    )
+
+
+def add_process_options(parser: argparse.ArgumentParser, what: str, skipped: str) -> None:
+    """``--processes K[,K...]`` (measure ``what`` from K processes) and ``--processes-only``
+    (skip ``skipped``)."""
+    parser.add_argument("--processes", default="", metavar="K[,K...]", help=what)
+    parser.add_argument(
+        "--processes-only", action="store_true", help=f"with --processes: skip {skipped}"
+    )
+
+
+def process_counts(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """``--processes`` as counts; ``--processes-only`` without them is a parser error."""
+    counts = parse_counts(parser, args.processes, "--processes")
+    if args.processes_only and not counts:
+        parser.error("--processes-only needs --processes K")
+    return counts
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-db`` (leave the bench databases for a look) and ``--json PATH``."""
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench databases")
+    parser.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write figures here"
+    )
