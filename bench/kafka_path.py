@@ -40,6 +40,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_pg_database  # noqa: E402
 from config.bootstrap import build_desk, build_kafka_projector, build_relay  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from tests.broker import start_tansu  # noqa: E402
@@ -127,9 +128,19 @@ def main() -> None:
     bootstrap = options.bootstrap
     if bootstrap is None:
         broker, bootstrap = start_tansu()
-    name = f"casetrail_bench_kafka_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with fresh_pg_database(PG, prefix="casetrail_bench_kafka") as name:
+            figures = measure(options.tickets, bootstrap, name)
+    finally:
+        if broker is not None:
+            broker.terminate()
+    width = max(len(k) for k in figures)
+    for what, figure in figures.items():
+        print(f"{what:<{width}}  {figure}")
+
+
+def measure(tickets: int, bootstrap: str, name: str) -> dict[str, str]:
+    """Fill database ``name``, then time each step of the Kafka path on it (what -> rate)."""
     tag = uuid.uuid4().hex[:6]
     settings = Settings(
         database_url=f"{PG}/{name}",
@@ -138,84 +149,78 @@ def main() -> None:
         kafka_group=f"bench.{tag}",
     )
     figures: dict[str, str] = {}
-    try:
-        desk0 = make_desk(FakeClock(), env=settings.eventsourcing_env())
-        events = bulk_complaints(desk0, FakeClock(), options.tickets)
-        desk0.close()
-        print(f"{events:,} events in {name}; broker {bootstrap}")
-        desk = build_desk(settings)
+    desk0 = make_desk(FakeClock(), env=settings.eventsourcing_env())
+    events = bulk_complaints(desk0, FakeClock(), tickets)
+    desk0.close()
+    print(f"{events:,} events in {name}; broker {bootstrap}")
+    desk = build_desk(settings)
 
-        relay = build_relay(desk, settings, batch_size=1000)
-        notes = desk.recorder.select_notifications(start=1, limit=events)
-        messages = [(relay.key_of(n), encode(n)) for n in notes]
-        seconds = _raw_produce(bootstrap, f"bench.raw.{tag}", messages)
-        figures["raw kafka-python produce (same messages)"] = _rate(events, seconds)
+    relay = build_relay(desk, settings, batch_size=1000)
+    notes = desk.recorder.select_notifications(start=1, limit=events)
+    messages = [(relay.key_of(n), encode(n)) for n in notes]
+    seconds = _raw_produce(bootstrap, f"bench.raw.{tag}", messages)
+    figures["raw kafka-python produce (same messages)"] = _rate(events, seconds)
 
-        began = time.perf_counter()
-        relayed = relay.catch_up()
-        figures["relay: store -> Kafka"] = _rate(relayed, time.perf_counter() - began)
-        relay.producer.close()
+    began = time.perf_counter()
+    relayed = relay.catch_up()
+    figures["relay: store -> Kafka"] = _rate(relayed, time.perf_counter() - began)
+    relay.producer.close()
 
-        seconds = _raw_consume(bootstrap, settings.kafka_topic, events)
-        figures["raw kafka-python consume"] = _rate(events, seconds)
+    seconds = _raw_consume(bootstrap, settings.kafka_topic, events)
+    figures["raw kafka-python consume"] = _rate(events, seconds)
 
-        member: Any = build_kafka_projector(desk, settings)
-        began = time.perf_counter()
-        while member.applied < events:
-            member.poll_once()
-        figures["kafka-projector, 1 member (6 views)"] = _rate(events, time.perf_counter() - began)
-        member.consumer.close()
+    member: Any = build_kafka_projector(desk, settings)
+    began = time.perf_counter()
+    while member.applied < events:
+        member.poll_once()
+    figures["kafka-projector, 1 member (6 views)"] = _rate(events, time.perf_counter() - began)
+    member.consumer.close()
 
-        _drop_views(settings)
-        settings2 = settings.model_copy(update={"kafka_group": f"bench.two.{tag}"})
-        env = {
-            **os.environ,
-            "CASETRAIL_DATABASE_URL": settings.database_url,
-            "CASETRAIL_KAFKA_BOOTSTRAP": bootstrap,
-            "CASETRAIL_KAFKA_TOPIC": settings.kafka_topic,
-            "CASETRAIL_KAFKA_GROUP": settings2.kafka_group,
-        }
-        began = time.perf_counter()
-        members = [
-            subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "worker", "kafka-projector"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(2)
-        ]
+    _drop_views(settings)
+    settings2 = settings.model_copy(update={"kafka_group": f"bench.two.{tag}"})
+    env = {
+        **os.environ,
+        "CASETRAIL_DATABASE_URL": settings.database_url,
+        "CASETRAIL_KAFKA_BOOTSTRAP": bootstrap,
+        "CASETRAIL_KAFKA_TOPIC": settings.kafka_topic,
+        "CASETRAIL_KAFKA_GROUP": settings2.kafka_group,
+    }
+    began = time.perf_counter()
+    members = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "worker", "kafka-projector"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
+    try:  # the members are stopped whatever happens (they would outlive the bench)
         while _applied(settings) < events:
             time.sleep(0.2)
         figures["kafka-projector, 2 member processes (incl. start + group join)"] = _rate(
             events, time.perf_counter() - began
         )
+    finally:
         for p in members:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)
 
-        env = {**os.environ, "CASETRAIL_DATABASE_URL": settings.database_url}
-        began = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "cli.main", "projections", "rebuild"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        figures["log projector: projections rebuild (incl. start)"] = _rate(
-            events, time.perf_counter() - began
-        )
-        desk.close()
-    finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if broker is not None:
-            broker.terminate()
-    width = max(len(k) for k in figures)
-    for what, figure in figures.items():
-        print(f"{what:<{width}}  {figure}")
+    env = {**os.environ, "CASETRAIL_DATABASE_URL": settings.database_url}
+    began = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "projections", "rebuild"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    figures["log projector: projections rebuild (incl. start)"] = _rate(
+        events, time.perf_counter() - began
+    )
+    desk.close()
+    return figures
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Peak RSS at two sizes shows whether memory stays flat as the event count grows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,24 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import fresh_pg_database  # noqa: E402
+from bench.report import percentile  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from tests.factories import FakeClock, bulk_complaints, make_desk  # noqa: E402
 
 PG = os.environ.get("CASETRAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 EVENTS_PER_TICKET = 6
+
+
+@contextlib.contextmanager
+def store(backend: str, sqlite_path: Path) -> Iterator[str]:
+    """The database URL of a fresh store: a PostgreSQL database of its own (dropped after), or
+    a SQLite file at ``sqlite_path``."""
+    if backend != "postgres":
+        yield f"sqlite:///{sqlite_path}"
+        return
+    with fresh_pg_database(PG) as name:
+        yield f"{PG}/{name}"
 
 
 def fill(settings: Settings, events: int) -> tuple[int, float]:
@@ -196,15 +211,8 @@ def no_fold_ceiling(r: dict[str, Any]) -> float | None:
 
 
 def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str, Any]]:
-    if backend == "postgres":
-        name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"{PG}/{name}"
-    else:
-        url = f"sqlite:///{tmp / f'bench_{size}.sqlite'}"
-    settings = Settings(database_url=url)
-    try:
+    with store(backend, tmp / f"bench_{size}.sqlite") as url:
+        settings = Settings(database_url=url)
         written, fill_s = fill(settings, size)
         decode = read_decode_rate(settings)
         raw = (
@@ -234,10 +242,6 @@ def bench(backend: str, size: int, tmp: Path, jobs: list[int]) -> list[dict[str,
                 }
             )
         return results
-    finally:
-        if backend == "postgres":
-            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict[str, Any]:
@@ -258,15 +262,8 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
 
     configure(json=True, level="WARNING")
 
-    if backend == "postgres":
-        name = f"casetrail_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"{PG}/{name}"
-    else:
-        url = f"sqlite:///{tmp / 'lateness.sqlite'}"
-    settings = Settings(database_url=url)
-    try:
+    with store(backend, tmp / "lateness.sqlite") as url:
+        settings = Settings(database_url=url)
         now = datetime.now(tz=UTC)
         future = FakeClock(now + timedelta(hours=2))
         bulk = make_desk(future, env=settings.eventsourcing_env())
@@ -309,11 +306,7 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
         lateness.sort()
 
         def pct(p: float) -> float:
-            return (
-                lateness[min(len(lateness) - 1, int(p * len(lateness)))]
-                if lateness
-                else float("nan")
-            )
+            return percentile(lateness, p, empty=float("nan"))
 
         return {
             "backend": backend,
@@ -324,10 +317,6 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
             "lateness_p99_s": pct(0.99),
             "lateness_max_s": lateness[-1] if lateness else float("nan"),
         }
-    finally:
-        if backend == "postgres":
-            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
