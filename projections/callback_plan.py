@@ -20,9 +20,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from projections.core import Projection, Rows, Table, meta_of
+from projections.ticket_facts import TicketFacts
 
 TICKETS = "callback_plan_tickets"
 CUSTOMERS = "callback_plan_customers"
+FACTS = TicketFacts(
+    TICKETS,
+    "ticket_id",
+    "number",
+    "kind",
+    "customer_id",
+    "department",
+    "cycle",
+    ("awaiting", "bool"),
+    ("answered_at", "ts"),
+    ("callback_id", "text"),
+    "callback_cycle",
+    start={"awaiting": False},
+)
 
 # Events after which a ticket no longer waits for a post-service callback.
 _ENDS_WAIT = (
@@ -39,22 +54,7 @@ class CallbackPlan(Projection):
     name = "callback_plan"
     version = 1
     tables = (
-        Table(
-            TICKETS,
-            key=("ticket_id",),
-            columns=(
-                ("ticket_id", "text"),
-                ("number", "text"),
-                ("kind", "text"),
-                ("customer_id", "text"),
-                ("department", "text"),
-                ("cycle", "int"),
-                ("awaiting", "bool"),
-                ("answered_at", "ts"),
-                ("callback_id", "text"),
-                ("callback_cycle", "int"),
-            ),
-        ),
+        FACTS.table,
         Table(
             CUSTOMERS,
             key=("customer_id",),
@@ -73,47 +73,19 @@ class CallbackPlan(Projection):
 
     # -------------------------------------------------------------- tickets
 
-    def _received(self, event: Any, rows: Rows, kind: str) -> None:
-        details = event.details
-        customer = details.get("customer") or {}
-        rows.put(
-            TICKETS,
-            {
-                "ticket_id": str(event.originator_id),
-                "number": event.number,
-                "kind": kind,
-                "customer_id": customer.get("id"),
-                "department": details.get("department"),
-                "cycle": 1,
-                "awaiting": False,
-            },
-        )
-
     def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, "complaint")
+        rows.put(TICKETS, FACTS.received(event))
 
-    def on_ServiceRequestReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, event.kind)
+    on_ServiceRequestReceived = on_ComplaintReceived
 
     def _update(self, event: Any, rows: Rows, **changes: Any) -> None:
-        row = rows.get(TICKETS, (str(event.originator_id),))
-        if row is not None:
-            rows.put(TICKETS, {**row, **changes})
-
-    def on_WorkOrderDispatched(self, event: Any, rows: Rows) -> None:
-        self._update(event, rows, department=event.department)
-
-    def on_WorkOrderTransferred(self, event: Any, rows: Rows) -> None:
-        self._update(event, rows, department=event.department)
-
-    def on_WorkOrderHandedOver(self, event: Any, rows: Rows) -> None:
-        self._update(event, rows, department=event.department)
+        FACTS.change(event, rows, changes)
 
     def on_CustomerAnswered(self, event: Any, rows: Rows) -> None:
         self._update(event, rows, awaiting=True, answered_at=meta_of(event).occurred_at)
 
     def on_CallbackRequested(self, event: Any, rows: Rows) -> None:
-        row = rows.get(TICKETS, (str(event.originator_id),))
+        row = FACTS.of(event, rows)
         if row is not None:
             rows.put(
                 TICKETS,
@@ -133,8 +105,12 @@ class CallbackPlan(Projection):
         self._update(event, rows, awaiting=False, cycle=event.cycle, answered_at=None)
 
     def fold(self, event: Any, rows: Rows) -> None:
-        if type(event).__name__ in _ENDS_WAIT:
+        name = type(event).__name__
+        if name in _ENDS_WAIT:
             self._update(event, rows, awaiting=False)
+            return
+        if name in FACTS.moves:  # dispatched, transferred or handed over: the department
+            FACTS.change(event, rows, FACTS.moved(name, event))
             return
         super().fold(event, rows)
 

@@ -46,7 +46,8 @@ for a later cycle) and are attributed to the department and day of the fact that
 
 Open tickets (``dept_open_tickets``) feed the backlog-by-age figures, computed at read time
 for an instant. ``dept_tickets`` and ``dept_callbacks`` are the fold's own memory: where each
-ticket is, since when its cycle runs, and which ticket a callback belongs to.
+ticket is, since when its cycle runs (with the plumbing of ``ticket_facts.py``), and which
+ticket a callback belongs to.
 """
 
 from __future__ import annotations
@@ -58,12 +59,31 @@ from zoneinfo import ZoneInfo
 from domain.errors import DomainError
 from domain.org import OrgDirectory
 from projections.core import Projection, Row, Rows, Table
+from projections.ticket_facts import TicketFacts
 
 PERFORMANCE = "department_performance"
 SAMPLES = "department_samples"
 TICKETS = "dept_tickets"
 CALLBACKS = "dept_callbacks"
 OPEN = "dept_open_tickets"
+FACTS = TicketFacts(
+    TICKETS,
+    "ticket_id",
+    "number",
+    "kind",
+    "department",  # in charge now (as recorded; mapped when used)
+    "received_at",
+    ("received_day", "text"),
+    "grade",
+    "key_account",
+    "cycle",
+    ("cycle_started_at", "ts"),
+    ("first_replied_at", "ts"),  # in the current cycle
+    "callback_cycle",  # the last cycle whose callback reached the customer
+    "transfers",
+    ("open", "bool"),
+    start={"open": True},
+)
 
 COUNTERS: tuple[str, ...] = (
     "received",
@@ -130,26 +150,7 @@ class DepartmentPerformance(Projection):
                 ("business_seconds", "int"),
             ),
         ),
-        Table(
-            TICKETS,
-            key=("ticket_id",),
-            columns=(
-                ("ticket_id", "text"),
-                ("number", "text"),
-                ("kind", "text"),
-                ("department", "text"),  # in charge now (as recorded; mapped when used)
-                ("received_at", "ts"),
-                ("received_day", "text"),
-                ("grade", "text"),
-                ("key_account", "bool"),
-                ("cycle", "int"),
-                ("cycle_started_at", "ts"),
-                ("first_replied_at", "ts"),  # in the current cycle
-                ("callback_cycle", "int"),  # the last cycle whose callback reached the customer
-                ("transfers", "int"),
-                ("open", "bool"),
-            ),
-        ),
+        FACTS.table,
         Table(
             CALLBACKS,
             key=("callback_id",),
@@ -218,10 +219,6 @@ class DepartmentPerformance(Projection):
         rows.put(PERFORMANCE, row)
         return row
 
-    @staticmethod
-    def _ticket(event: Any, rows: Rows) -> Row | None:
-        return rows.get(TICKETS, (str(event.originator_id),))
-
     def _sample(
         self,
         rows: Rows,
@@ -265,41 +262,22 @@ class DepartmentPerformance(Projection):
 
     # ------------------------------------------------------------------ intake
 
-    def _received(self, event: Any, rows: Rows, kind: str) -> None:
+    def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
         at: datetime = event.meta.occurred_at
-        details: dict[str, Any] = event.details
-        customer: dict[str, Any] = details.get("customer") or {}
-        front = details.get("department") or event.meta.department
-        ticket = {
-            "ticket_id": str(event.originator_id),
-            "number": event.number,
-            "kind": kind,
-            "department": front,
-            "received_at": at,
-            "received_day": self.day(at),
-            "grade": customer.get("grade"),
-            "key_account": bool(customer.get("key_account", False)),
-            "cycle": 1,
-            "cycle_started_at": at,
-            "first_replied_at": None,
-            "callback_cycle": None,
-            "transfers": 0,
-            "open": True,
-        }
+        front = event.details.get("department") or event.meta.department
+        ticket = FACTS.received(
+            event, department=front, received_day=self.day(at), cycle_started_at=at
+        )
         rows.put(TICKETS, ticket)
         self._set_open(rows, ticket, at)
-        self._bump(rows, front, at, kind, "received")
+        self._bump(rows, front, at, ticket["kind"], "received")
 
-    def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, "complaint")
-
-    def on_ServiceRequestReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, event.kind)
+    on_ServiceRequestReceived = on_ComplaintReceived
 
     # ------------------------------------------------------------ work orders
 
     def on_WorkOrderDispatched(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -309,7 +287,7 @@ class DepartmentPerformance(Projection):
         self._bump(rows, event.department, at, ticket["kind"], "assigned")
 
     def on_WorkOrderTransferred(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -329,7 +307,7 @@ class DepartmentPerformance(Projection):
 
     def on_WorkOrderHandedOver(self, event: Any, rows: Rows) -> None:
         """An organisational handover: the work now counts for the new unit, not a transfer."""
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         ticket = {**ticket, "department": event.department}
@@ -337,20 +315,20 @@ class DepartmentPerformance(Projection):
         self._set_open(rows, ticket, event.meta.occurred_at)
 
     def on_Urged(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is not None:
             dept = event.department or ticket["department"]
             self._bump(rows, dept, event.meta.occurred_at, ticket["kind"], "urges")
 
     def on_SupervisionOpened(self, event: Any, rows: Rows) -> None:
         # ``by`` is the supervising unit; the supervised one is the department in charge.
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is not None:
             at = event.meta.occurred_at
             self._bump(rows, ticket["department"], at, ticket["kind"], "supervisions")
 
     def on_Escalated(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is not None:
             dept = event.department or ticket["department"]
             self._bump(rows, dept, event.meta.occurred_at, ticket["kind"], "escalations")
@@ -358,7 +336,7 @@ class DepartmentPerformance(Projection):
     # ------------------------------------------------------------- replies
 
     def on_DepartmentReplied(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -369,7 +347,7 @@ class DepartmentPerformance(Projection):
             rows.put(TICKETS, {**ticket, "first_replied_at": at})
 
     def on_CustomerAnswered(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -377,7 +355,7 @@ class DepartmentPerformance(Projection):
         self._sample(rows, "resolution", ticket, ticket["department"], at)
 
     def on_SlaTargetMet(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -400,7 +378,7 @@ class DepartmentPerformance(Projection):
         rows.put(SAMPLES, {**sample, "business_seconds": int(event.used_seconds)})
 
     def on_SlaBreached(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         dept = event.department or ticket["department"]
@@ -412,7 +390,7 @@ class DepartmentPerformance(Projection):
     # ------------------------------------------------------------- endings
 
     def on_TicketClosed(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -425,7 +403,7 @@ class DepartmentPerformance(Projection):
         self._end(rows, ticket)
 
     def on_ResolvedAtFirstContact(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -442,14 +420,14 @@ class DepartmentPerformance(Projection):
         self._ended(event, rows, "withdrawn")
 
     def _ended(self, event: Any, rows: Rows, counter: str) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         self._bump(rows, ticket["department"], event.meta.occurred_at, ticket["kind"], counter)
         self._end(rows, ticket)
 
     def on_TicketReopened(self, event: Any, rows: Rows) -> None:
-        ticket = self._ticket(event, rows)
+        ticket = FACTS.of(event, rows)
         if ticket is None:
             return
         at: datetime = event.meta.occurred_at
@@ -478,7 +456,7 @@ class DepartmentPerformance(Projection):
                 "department": event.department,
             },
         )
-        ticket = rows.get(TICKETS, (ticket_id,))
+        ticket = FACTS.get(rows, ticket_id)
         kind = ticket["kind"] if ticket is not None else UNKNOWN
         dept = ticket["department"] if ticket is not None else event.department
         self._bump(rows, dept, event.meta.occurred_at, kind, "callbacks_scheduled")
@@ -487,7 +465,7 @@ class DepartmentPerformance(Projection):
         link = rows.get(CALLBACKS, (str(event.originator_id),))
         if link is None:
             return None
-        ticket = rows.get(TICKETS, (link["ticket_id"],))
+        ticket = FACTS.get(rows, link["ticket_id"])
         if ticket is None:
             return link["department"], UNKNOWN
         return ticket["department"], ticket["kind"]
@@ -498,7 +476,7 @@ class DepartmentPerformance(Projection):
             return
         dept, kind = owner
         link = rows.get(CALLBACKS, (str(event.originator_id),))
-        ticket = rows.get(TICKETS, (link["ticket_id"],)) if link is not None else None
+        ticket = FACTS.get(rows, link["ticket_id"]) if link is not None else None
         if ticket is not None:
             rows.put(TICKETS, {**ticket, "callback_cycle": ticket["cycle"]})
         at: datetime = event.meta.occurred_at

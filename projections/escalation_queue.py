@@ -11,7 +11,7 @@ department in charge now; ``first_escalated_at`` is when the clock entered the q
 escalation or its breach, whichever came first), ``last_escalated_at`` the latest of those,
 ``breached_at`` when the breach was recorded. Age is computed at read time from
 ``first_escalated_at``. ``escalation_queue_tickets`` keeps, per ticket, what the rows copy and
-the due time of every live clock.
+the due time of every live clock (with the plumbing of ``ticket_facts.py``).
 """
 
 from __future__ import annotations
@@ -20,18 +20,30 @@ from datetime import datetime
 from typing import Any
 
 from projections.core import Projection, Row, Rows, Table
-from projections.sla_deadlines import clock_key, instant, stamp
+from projections.ticket_facts import (
+    TicketFacts,
+    clock_key,
+    clock_rows,
+    due_of,
+    forget_clock,
+    instant,
+    set_clock,
+)
 
 QUEUE = "escalation_queue"
 TICKETS = "escalation_queue_tickets"
+FACTS = TicketFacts(
+    TICKETS,
+    "ticket_id",
+    "number",
+    "kind",
+    "priority",
+    "grade",
+    "department",
+    "cycle",
+    "clocks",  # {"milestone#cycle": due_at (UTC ISO) or null while paused}
+)
 _CLOSING = ("TicketClosed", "TicketWithdrawn", "ComplaintRejected", "ResolvedAtFirstContact")
-
-
-def _due_of(payload: dict[str, Any]) -> str | None:
-    pauses = payload.get("pauses") or []
-    if pauses and pauses[-1][1] is None:
-        return None
-    return stamp(payload.get("due_at"))
 
 
 class EscalationQueue(Projection):
@@ -64,42 +76,10 @@ class EscalationQueue(Projection):
                 ("updated_at", "ts"),
             ),
         ),
-        Table(
-            TICKETS,
-            key=("ticket_id",),
-            columns=(
-                ("ticket_id", "text"),
-                ("number", "text"),
-                ("kind", "text"),
-                ("priority", "text"),
-                ("grade", "text"),
-                ("department", "text"),
-                ("cycle", "int"),
-                # live clocks: {"milestone#cycle": due_at (UTC ISO) or null while paused}
-                ("clocks", "json"),
-            ),
-        ),
+        FACTS.table,
     )
 
     # ------------------------------------------------------------ plumbing
-
-    @staticmethod
-    def _ticket(event: Any, rows: Rows) -> Row | None:
-        return rows.get(TICKETS, (str(event.originator_id),))
-
-    @staticmethod
-    def _queued(head: Row, rows: Rows) -> list[Row]:
-        found = []
-        for key in sorted(head["clocks"]):
-            milestone, _, cycle = key.rpartition("#")
-            row = rows.get(QUEUE, (head["ticket_id"], milestone, int(cycle)))
-            if row is not None:
-                found.append(row)
-        return found
-
-    @staticmethod
-    def _set_due(head: Row, milestone: str, cycle: int, due: str | None) -> None:
-        head["clocks"] = {**head["clocks"], clock_key(milestone, cycle): due}
 
     @staticmethod
     def _update(rows: Rows, row: Row, at: datetime, **fields: Any) -> None:
@@ -110,16 +90,15 @@ class EscalationQueue(Projection):
     def _clock_due(self, event: Any, rows: Rows, head: Row, payload: dict[str, Any]) -> None:
         """A clock starts or restarts: remember its due time; a queued row follows it."""
         milestone, cycle = payload["milestone"], int(payload["cycle"])
-        due = _due_of(payload)
-        self._set_due(head, milestone, cycle, due)
+        due = due_of(payload)
+        set_clock(head, clock_key(milestone, cycle), due)
         row = rows.get(QUEUE, (head["ticket_id"], milestone, cycle))
         if row is not None:
             self._update(rows, row, event.meta.occurred_at, due_at=instant(due), paused=due is None)
 
     def _leave(self, event: Any, rows: Rows, head: Row, milestone: str, cycle: int) -> None:
         """A clock stops: it is no longer live and its escalation is no longer open."""
-        key = clock_key(milestone, cycle)
-        head["clocks"] = {k: v for k, v in head["clocks"].items() if k != key}
+        forget_clock(head, milestone, cycle)
         if rows.get(QUEUE, (head["ticket_id"], milestone, cycle)) is not None:
             rows.delete(QUEUE, (head["ticket_id"], milestone, cycle))
 
@@ -154,43 +133,25 @@ class EscalationQueue(Projection):
             "paused": due is None,
         }
 
-    def _ticket_fields(self, event: Any, rows: Rows, **fields: Any) -> None:
-        head = self._ticket(event, rows)
+    def _ticket_fields(self, event: Any, rows: Rows, fields: dict[str, Any]) -> None:
+        """Department or priority changed: the ticket and its queued clocks follow."""
+        head = FACTS.change(event, rows, fields)
         if head is None:
             return
-        head.update(fields)
-        rows.put(TICKETS, head)
-        for row in self._queued(head, rows):
+        for row in clock_rows(head, rows, QUEUE):
             self._update(rows, row, event.meta.occurred_at, **fields)
 
     # ------------------------------------------------------------ intake
 
-    def _received(self, event: Any, rows: Rows, kind: str) -> None:
-        details = event.details
-        rows.put(
-            TICKETS,
-            {
-                "ticket_id": str(event.originator_id),
-                "number": event.number,
-                "kind": kind,
-                "priority": details.get("priority"),
-                "grade": (details.get("customer") or {}).get("grade"),
-                "department": details.get("department"),
-                "cycle": 1,
-                "clocks": {},
-            },
-        )
-
     def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, "complaint")
+        rows.put(TICKETS, FACTS.received(event))
 
-    def on_ServiceRequestReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, event.kind)
+    on_ServiceRequestReceived = on_ComplaintReceived
 
     # ------------------------------------------------------------ clocks
 
     def _payloads(self, event: Any, rows: Rows, payloads: list[dict[str, Any]]) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         for payload in payloads:
@@ -207,7 +168,7 @@ class EscalationQueue(Projection):
         self._payloads(event, rows, event.clocks)
 
     def on_TicketReopened(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         head["cycle"] = int(event.cycle)
@@ -215,7 +176,7 @@ class EscalationQueue(Projection):
         self._payloads(event, rows, event.clocks)
 
     def on_SlaPolicyRebound(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         for milestone in event.dropped:
@@ -225,21 +186,21 @@ class EscalationQueue(Projection):
         rows.put(TICKETS, head)
 
     def on_ClockPaused(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         for milestone in event.milestones:
             key = clock_key(milestone, head["cycle"])
             if key not in head["clocks"]:
                 continue
-            self._set_due(head, milestone, head["cycle"], None)
+            set_clock(head, key, None)
             row = rows.get(QUEUE, (head["ticket_id"], milestone, head["cycle"]))
             if row is not None:
                 self._update(rows, row, event.meta.occurred_at, due_at=None, paused=True)
         rows.put(TICKETS, head)
 
     def _stopped(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         self._leave(event, rows, head, event.milestone, int(event.cycle))
@@ -254,7 +215,7 @@ class EscalationQueue(Projection):
     # ------------------------------------------------------------ escalations
 
     def on_SlaBreached(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         old, row = self._enter(event, head, rows)
@@ -269,7 +230,7 @@ class EscalationQueue(Projection):
             rows.put(QUEUE, {**row, "updated_at": at})
 
     def on_Escalated(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         old, row = self._enter(event, head, rows)
@@ -292,30 +253,16 @@ class EscalationQueue(Projection):
 
     # ------------------------------------------------------------ the ticket
 
-    def on_WorkOrderDispatched(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department)
-
-    def on_WorkOrderTransferred(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department)
-
-    def on_WorkOrderHandedOver(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department)
-
-    def on_ComplaintClassified(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.priority)
-
-    def on_Reclassified(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.priority)
-
-    def on_PriorityRaised(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.new)
-
     def fold(self, event: Any, rows: Rows) -> None:
-        if type(event).__name__ in _CLOSING:
+        name = type(event).__name__
+        if name in FACTS.moves:  # department or priority
+            self._ticket_fields(event, rows, FACTS.moved(name, event))
+            return
+        if name in _CLOSING:
             # The ticket is done: its escalations are closed (its clocks are cancelled next).
-            head = self._ticket(event, rows)
+            head = FACTS.of(event, rows)
             if head is not None:
-                for row in self._queued(head, rows):
+                for row in clock_rows(head, rows, QUEUE):
                     rows.delete(QUEUE, (row["ticket_id"], row["milestone"], row["cycle"]))
             return
         super().fold(event, rows)

@@ -21,21 +21,45 @@ Columns of ``sla_deadlines``:
 Business time used and left depend on the instant asked about, so they are not stored:
 :func:`time_used_and_left` computes them from a row at read time. The companion table
 ``sla_deadlines_tickets`` holds what the rows copy from the ticket (number, kind, department,
-policy, ...) and, per live clock, the recorded breach and escalation levels.
+policy, ...) and, per live clock, the recorded breach and escalation levels (kept with the
+plumbing of ``ticket_facts.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from domain.sla.calendar import Always, Clock
 from domain.sla.clock import MilestoneClock, Pause, remaining_seconds, used_seconds
 from projections.core import Projection, Row, Rows, Table, canonical
+from projections.ticket_facts import (
+    SERVICE_STEP_EVENTS,
+    TicketFacts,
+    clock_key,
+    clock_rows,
+    forget_clock,
+    instant,
+    set_clock,
+    stamp,
+)
 
 TABLE = "sla_deadlines"
 TICKETS = "sla_deadlines_tickets"
+FACTS = TicketFacts(
+    TICKETS,
+    "ticket_id",
+    "number",
+    "kind",
+    "department",
+    "owner",
+    "priority",
+    "grade",
+    "policy",
+    "cycle",
+    "clocks",  # {"milestone#cycle": {"breached": bool, "levels": [int]}}
+)
 LIVE_STATES = frozenset({"running", "paused", "breached"})
 STOPPED_STATES = frozenset({"met", "late", "cancelled"})
 
@@ -54,48 +78,7 @@ __all__ = [
 ]
 
 
-# Service-request step events (each carries ``owner``), by class name -> step of STEPS[kind].
-SERVICE_STEP_EVENTS = {
-    "CrewDispatched": "dispatch_crew",
-    "CrewArrived": "record_arrival",
-    "PowerRestored": "record_restoration",
-    "SiteSurveyed": "record_survey",
-    "SupplyPlanDrafted": "draft_plan",
-    "SupplyPlanApproved": "approve_plan",
-    "SupplyContractSigned": "sign_contract",
-    "MeterInstalled": "install_meter",
-    "Energized": "energize",
-    "MeterTestScheduled": "schedule_test",
-    "MeterTested": "record_test",
-    "AdjustmentProposed": "propose_adjustment",
-    "AdjustmentApproved": "approve_adjustment",
-    "WorkStarted": "start_work",
-}
-
-
 # ---------------------------------------------------------------- shared helpers
-
-
-def instant(value: Any) -> datetime | None:
-    """An aware datetime from a ts column or from an instant stored in a JSON column."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
-
-
-def stamp(value: datetime | None) -> str | None:
-    """An instant as stored inside JSON columns (UTC ISO, one spelling on every backend)."""
-    if value is None:
-        return None
-    text: str = canonical(value)
-    return text
-
-
-def clock_key(milestone: str, cycle: int) -> str:
-    """``milestone#cycle``: one clock of a ticket, as a JSON object key."""
-    return f"{milestone}#{cycle}"
 
 
 def policy_label(policy: dict[str, Any]) -> str:
@@ -218,44 +201,14 @@ class SlaDeadlines(Projection):
                 ("updated_at", "ts"),
             ),
         ),
-        Table(
-            TICKETS,
-            key=("ticket_id",),
-            columns=(
-                ("ticket_id", "text"),
-                ("number", "text"),
-                ("kind", "text"),
-                ("department", "text"),
-                ("owner", "text"),
-                ("priority", "text"),
-                ("grade", "text"),
-                ("policy", "text"),
-                ("cycle", "int"),
-                # live clocks: {"milestone#cycle": {"breached": bool, "levels": [int]}}
-                ("clocks", "json"),
-            ),
-        ),
+        FACTS.table,
     )
 
     # ------------------------------------------------------------ plumbing
 
     @staticmethod
-    def _ticket(event: Any, rows: Rows) -> Row | None:
-        return rows.get(TICKETS, (str(event.originator_id),))
-
-    @staticmethod
     def _row(event: Any, rows: Rows, milestone: str, cycle: int) -> Row | None:
         return rows.get(TABLE, (str(event.originator_id), milestone, cycle))
-
-    @staticmethod
-    def _live_rows(head: Row, rows: Rows) -> list[Row]:
-        found = []
-        for key in sorted(head["clocks"]):
-            milestone, _, cycle = key.rpartition("#")
-            row = rows.get(TABLE, (head["ticket_id"], milestone, int(cycle)))
-            if row is not None:
-                found.append(row)
-        return found
 
     @staticmethod
     def _flags(head: Row, milestone: str, cycle: int) -> tuple[bool, list[int]]:
@@ -266,15 +219,8 @@ class SlaDeadlines(Projection):
     def _set_flags(
         head: Row, milestone: str, cycle: int, breached: bool, levels: list[int]
     ) -> None:
-        clocks = dict(head["clocks"])
-        clocks[clock_key(milestone, cycle)] = {"breached": breached, "levels": sorted(levels)}
-        head["clocks"] = clocks
-
-    @staticmethod
-    def _forget(head: Row, milestone: str, cycle: int) -> None:
-        head["clocks"] = {
-            k: v for k, v in head["clocks"].items() if k != clock_key(milestone, cycle)
-        }
+        flags = {"breached": breached, "levels": sorted(levels)}
+        set_clock(head, clock_key(milestone, cycle), flags)
 
     def _refresh(self, row: Row, head: Row) -> None:
         """Recompute state and next action from the row's schedule and the recorded flags."""
@@ -351,7 +297,7 @@ class SlaDeadlines(Projection):
         used: int | None,
     ) -> None:
         row = self._row(event, rows, milestone, cycle)
-        self._forget(head, milestone, cycle)
+        forget_clock(head, milestone, cycle)
         if row is None or row["state"] in STOPPED_STATES:
             return
         at = event.meta.occurred_at
@@ -372,7 +318,7 @@ class SlaDeadlines(Projection):
 
     def _recorded(self, event: Any, rows: Rows, change: str, value: Any = None) -> None:
         """A warning, a breach or an escalation level recorded on a live clock."""
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         milestone, cycle = event.milestone, int(event.cycle)
@@ -392,46 +338,25 @@ class SlaDeadlines(Projection):
         self._refresh(new, head)
         self._put_if_changed(rows, row, new, event.meta.occurred_at)
 
-    def _ticket_fields(self, event: Any, rows: Rows, **fields: Any) -> None:
+    def _ticket_fields(self, event: Any, rows: Rows, fields: dict[str, Any]) -> None:
         """Department, owner or priority changed: the ticket and every live clock follow."""
-        head = self._ticket(event, rows)
+        head = FACTS.change(event, rows, fields)
         if head is None:
             return
-        head.update(fields)
-        rows.put(TICKETS, head)
-        for row in self._live_rows(head, rows):
+        for row in clock_rows(head, rows, TABLE):
             self._put_if_changed(rows, row, {**row, **fields}, event.meta.occurred_at)
 
     # ------------------------------------------------------------ intake
 
-    def _received(self, event: Any, rows: Rows, kind: str) -> None:
-        details = event.details
-        rows.put(
-            TICKETS,
-            {
-                "ticket_id": str(event.originator_id),
-                "number": event.number,
-                "kind": kind,
-                "department": details.get("department"),
-                "owner": None,
-                "priority": details.get("priority"),
-                "grade": (details.get("customer") or {}).get("grade"),
-                "policy": None,
-                "cycle": 1,
-                "clocks": {},
-            },
-        )
-
     def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, "complaint")
+        rows.put(TICKETS, FACTS.received(event))
 
-    def on_ServiceRequestReceived(self, event: Any, rows: Rows) -> None:
-        self._received(event, rows, event.kind)
+    on_ServiceRequestReceived = on_ComplaintReceived
 
     # ------------------------------------------------------------ SLA events
 
     def on_SlaPolicyBound(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         head["policy"] = policy_label(event.policy)
@@ -440,14 +365,14 @@ class SlaDeadlines(Projection):
         rows.put(TICKETS, head)
 
     def on_SlaClockStarted(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         self._start(event, rows, head, event.clock, keep=False)
         rows.put(TICKETS, head)
 
     def on_ClockPaused(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         at = event.meta.occurred_at
@@ -465,7 +390,7 @@ class SlaDeadlines(Projection):
             self._put_if_changed(rows, row, new, at)
 
     def on_ClockResumed(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         for payload in event.clocks:
@@ -473,7 +398,7 @@ class SlaDeadlines(Projection):
         rows.put(TICKETS, head)
 
     def on_SlaTargetMet(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         state = "met" if event.on_time else "late"
@@ -483,7 +408,7 @@ class SlaDeadlines(Projection):
         rows.put(TICKETS, head)
 
     def on_SlaClockCancelled(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         self._stop(event, rows, head, event.milestone, int(event.cycle), "cancelled", None)
@@ -499,7 +424,7 @@ class SlaDeadlines(Projection):
         self._recorded(event, rows, "level", int(event.level))
 
     def on_SlaPolicyRebound(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         for milestone in event.dropped:
@@ -510,7 +435,7 @@ class SlaDeadlines(Projection):
         rows.put(TICKETS, head)
 
     def on_TicketReopened(self, event: Any, rows: Rows) -> None:
-        head = self._ticket(event, rows)
+        head = FACTS.of(event, rows)
         if head is None:
             return
         head["cycle"] = int(event.cycle)
@@ -520,30 +445,10 @@ class SlaDeadlines(Projection):
 
     # ------------------------------------------------------------ who and how urgent
 
-    def on_WorkOrderDispatched(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department, owner=event.owner)
-
-    def on_WorkOrderTransferred(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department, owner=event.owner)
-
-    def on_WorkOrderHandedOver(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, department=event.department)
-
-    def on_WorkOrderAccepted(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, owner=event.owner)
-
-    def on_ComplaintClassified(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.priority)
-
-    def on_Reclassified(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.priority)
-
-    def on_PriorityRaised(self, event: Any, rows: Rows) -> None:
-        self._ticket_fields(event, rows, priority=event.new)
-
     def fold(self, event: Any, rows: Rows) -> None:
-        if type(event).__name__ in SERVICE_STEP_EVENTS:
-            # A service step names who holds the work now (the ticket's owner follows it).
-            self._ticket_fields(event, rows, owner=event.owner)
+        name = type(event).__name__
+        if name in FACTS.moves:
+            # Department, owner or priority moved (a service step names who holds the work).
+            self._ticket_fields(event, rows, FACTS.moved(name, event))
             return
         super().fold(event, rows)

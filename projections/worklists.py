@@ -8,7 +8,7 @@ closed, withdrawn, rejected or resolved at first contact, and comes back when it
 ``updated_at`` is the ``occurred_at`` of the last event that changed the row.
 
 ``worklists_tickets`` keeps every ticket's facts (closed ones too, so a reopened ticket comes
-back whole) and the due times of its live clocks.
+back whole) and the due times of its live clocks, with the plumbing of ``ticket_facts.py``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,39 @@ from typing import Any
 
 from domain.service_request import STEPS
 from projections.core import Projection, Row, Rows, Table
-from projections.sla_deadlines import SERVICE_STEP_EVENTS, clock_key, instant, stamp
+from projections.ticket_facts import (
+    SERVICE_STEP_EVENTS,
+    TicketFacts,
+    clock_key,
+    forget_clock,
+    instant,
+    set_clock,
+    set_dues,
+)
 
 WORKLISTS = "worklists"
 TICKETS = "worklists_tickets"
+FACTS = TicketFacts(
+    TICKETS,
+    "ticket_id",
+    "number",
+    "kind",
+    ("state", "text"),
+    "department",
+    "owner",
+    "priority",
+    "grade",
+    "customer_name",
+    "category",
+    "received_at",
+    ("supervised", "bool"),
+    ("urges", "int"),
+    "transfers",
+    ("paused", "bool"),
+    "cycle",
+    "clocks",  # {"milestone#cycle": due_at (UTC ISO) or null while paused}
+    start={"state": "received", "supervised": False, "urges": 0, "paused": False},
+)
 TERMINAL = frozenset({"closed", "resolved_at_front", "rejected", "withdrawn"})
 
 # Lifecycle events shared by every ticket kind -> the state they lead to.
@@ -66,13 +95,6 @@ _shown = itemgetter(*_SHOWN)
 _compared = itemgetter(*_SHOWN, "next_due_at", "next_milestone")
 
 
-def _due_of(payload: dict[str, Any]) -> str | None:
-    pauses = payload.get("pauses") or []
-    if pauses and pauses[-1][1] is None:
-        return None
-    return stamp(payload.get("due_at"))
-
-
 class Worklists(Projection):
     """Open tickets with who holds them and what falls due first."""
 
@@ -103,38 +125,15 @@ class Worklists(Projection):
                 ("paused", "bool"),
             ),
         ),
-        Table(
-            TICKETS,
-            key=("ticket_id",),
-            columns=(
-                ("ticket_id", "text"),
-                ("number", "text"),
-                ("kind", "text"),
-                ("state", "text"),
-                ("department", "text"),
-                ("owner", "text"),
-                ("priority", "text"),
-                ("grade", "text"),
-                ("customer_name", "text"),
-                ("category", "text"),
-                ("received_at", "ts"),
-                ("supervised", "bool"),
-                ("urges", "int"),
-                ("transfers", "int"),
-                ("paused", "bool"),
-                ("cycle", "int"),
-                # live clocks: {"milestone#cycle": due_at (UTC ISO) or null while paused}
-                ("clocks", "json"),
-            ),
-        ),
+        FACTS.table,
     )
 
     def fold(self, event: Any, rows: Rows) -> None:
         name = type(event).__name__
         if name in ("ComplaintReceived", "ServiceRequestReceived"):
-            head = self._received(event, name)
+            head = FACTS.received(event)
         else:
-            found = rows.get(TICKETS, (str(event.originator_id),))
+            found = FACTS.of(event, rows)
             if found is None:
                 return  # not a ticket (customers, callbacks) or one we never saw
             head = found
@@ -145,98 +144,50 @@ class Worklists(Projection):
 
     # ------------------------------------------------------------ the ticket's facts
 
-    @staticmethod
-    def _received(event: Any, name: str) -> Row:
-        details = event.details
-        customer = details.get("customer") or {}
-        return {
-            "ticket_id": str(event.originator_id),
-            "number": event.number,
-            "kind": "complaint" if name == "ComplaintReceived" else event.kind,
-            "state": "received",
-            "department": details.get("department"),
-            "owner": None,
-            "priority": details.get("priority"),
-            "grade": customer.get("grade"),
-            "customer_name": customer.get("name"),
-            "category": details.get("category"),
-            "received_at": event.meta.occurred_at,
-            "supervised": False,
-            "urges": 0,
-            "transfers": 0,
-            "paused": False,
-            "cycle": 1,
-            "clocks": {},
-        }
-
     def _apply(self, event: Any, name: str, head: Row) -> bool:
         """Move the ticket's facts by one event; False when the event says nothing here."""
         if name in _STATES:
             head["state"] = _STATES[name]
-        if name in SERVICE_STEP_EVENTS:
-            steps = STEPS.get(head["kind"], {})
-            _, target = steps.get(SERVICE_STEP_EVENTS[name], (frozenset(), None))
-            if target is not None:
-                head["state"] = target.value
-            head["owner"] = event.owner
+        if name in FACTS.moves:
+            # Department, owner, priority or category moved.
+            head.update(FACTS.moved(name, event))
+            if name == "WorkOrderTransferred":
+                head["transfers"] += 1
+            elif name in SERVICE_STEP_EVENTS:
+                steps = STEPS.get(head["kind"], {})
+                _, target = steps.get(SERVICE_STEP_EVENTS[name], (frozenset(), None))
+                if target is not None:
+                    head["state"] = target.value
             return True
         match name:
-            case "WorkOrderDispatched":
-                head.update(department=event.department, owner=event.owner)
-            case "WorkOrderTransferred":
-                head.update(
-                    department=event.department,
-                    owner=event.owner,
-                    transfers=head["transfers"] + 1,
-                )
-            case "WorkOrderHandedOver":
-                head["department"] = event.department
-            case "WorkOrderAccepted":
-                head["owner"] = event.owner
-            case "ComplaintClassified" | "Reclassified":
-                head.update(category=event.category, priority=event.priority)
-            case "PriorityRaised":
-                head["priority"] = event.new
             case "Urged":
                 head["urges"] = head["urges"] + 1
             case "SupervisionOpened":
                 head["supervised"] = True
             case "SlaPolicyBound" | "ClockResumed":
-                self._clocks(head, event.clocks)
+                set_dues(head, event.clocks)
                 if name == "ClockResumed":
                     head["paused"] = False
             case "SlaClockStarted":
-                self._clocks(head, [event.clock])
+                set_dues(head, [event.clock])
             case "SlaPolicyRebound":
                 for milestone in event.dropped:
-                    self._forget(head, milestone, head["cycle"])
-                self._clocks(head, event.clocks)
+                    forget_clock(head, milestone, head["cycle"])
+                set_dues(head, event.clocks)
             case "TicketReopened":
                 head.update(cycle=int(event.cycle), paused=False)
-                self._clocks(head, event.clocks)
+                set_dues(head, event.clocks)
             case "ClockPaused":
                 head["paused"] = True
                 for milestone in event.milestones:
                     key = clock_key(milestone, head["cycle"])
                     if key in head["clocks"]:
-                        head["clocks"] = {**head["clocks"], key: None}
+                        set_clock(head, key, None)
             case "SlaTargetMet" | "SlaClockCancelled":
-                self._forget(head, event.milestone, int(event.cycle))
+                forget_clock(head, event.milestone, int(event.cycle))
             case _:
                 return name in _STATES
         return True
-
-    @staticmethod
-    def _clocks(head: Row, payloads: list[dict[str, Any]]) -> None:
-        clocks = dict(head["clocks"])
-        for payload in payloads:
-            clocks[clock_key(payload["milestone"], int(payload["cycle"]))] = _due_of(payload)
-        head["clocks"] = clocks
-
-    @staticmethod
-    def _forget(head: Row, milestone: str, cycle: int) -> None:
-        key = clock_key(milestone, cycle)
-        head["clocks"] = {k: v for k, v in head["clocks"].items() if k != key}
 
     # ------------------------------------------------------------ the worklist row
 
