@@ -66,11 +66,24 @@ class Projection:
     name = "projection"
     version = 1  # bump when the fold changes: a rebuild is then due
     tables: tuple[Table, ...] = ()
+    _handlers: dict[str, Callable[[Any, Rows], None] | None]  # per instance, made on first use
 
     def fold(self, event: Any, rows: Rows) -> None:
-        handler = getattr(self, f"on_{type(event).__name__}", None)
+        name = type(event).__name__
+        try:
+            handler = self._handlers[name]
+        except (AttributeError, KeyError):
+            handler = self._handler(name)
         if handler is not None:
             handler(event, rows)
+
+    def _handler(self, name: str) -> Callable[[Any, Rows], None] | None:
+        """``on_<name>`` or None, looked up once per event class: every event of a replay
+        would otherwise build the name and search the class for it, in every view."""
+        handlers: dict[str, Callable[[Any, Rows], None] | None]
+        handlers = self.__dict__.setdefault("_handlers", {})
+        found = handlers[name] = getattr(self, f"on_{name}", None)
+        return found
 
     def table(self, name: str) -> Table:
         for table in self.tables:
