@@ -203,13 +203,28 @@ def clock_rows(head: Row, rows: Rows, table: str) -> list[Row]:
     return found
 
 
+# Parsed instants stored as text. The same few come back on every event (a ticket's due
+# times, read again to find its next deadline), and parsing one costs a string copy, a
+# parse and a zone conversion. Bounded: cleared when full, it refills within a batch.
+_INSTANTS: dict[str, datetime] = {}
+_INSTANTS_SIZE = 16_384
+
+
 def instant(value: Any) -> datetime | None:
     """An aware datetime from a ts column or from an instant stored in a JSON column."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    if type(value) is not str:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    found = _INSTANTS.get(value)
+    if found is None:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        if len(_INSTANTS) >= _INSTANTS_SIZE:
+            _INSTANTS.clear()
+        _INSTANTS[value] = found
+    return found
 
 
 def stamp(value: datetime | None) -> str | None:
