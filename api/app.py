@@ -49,9 +49,9 @@ from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
 from api.runtime import Runtime
-from config.bootstrap import build_desk, build_projector
+from api.users import Users, load_users
+from bootstrap import build_desk, build_inprocess_workers, build_projector
 from config.settings import Settings
-from config.users import Users, load_users
 from domain.desk import Desk
 
 API_PREFIX = "/api/v1"
@@ -73,9 +73,7 @@ def build_runtime(
         users = users or load_users(settings.users_file, desk.directory)
         running = None
         if workers:
-            from workers.inprocess import InProcessWorkers
-
-            running = InProcessWorkers(desk, settings)
+            running = build_inprocess_workers(desk, settings)
             projector = running.projector
         else:
             projector = build_projector(desk, settings)

@@ -1,7 +1,7 @@
 """What a caller may do: roles, departments, personal data (the caller comes from ``api/deps.py``).
 
 Authentication (``api/deps.py``): ``Authorization: Bearer <token>``; the token is looked up (by
-its sha256) in the users file (``config/users.py``). No header, another scheme or an unknown
+its sha256) in the users file (``api/users.py``). No header, another scheme or an unknown
 token -> 401 ``unauthenticated``. An auditor's request with any method other than
 GET/HEAD/OPTIONS -> 403 ``read_only_role``, whatever the route (:func:`require_method`).
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from api.errors import forbidden
-from config.users import User
+from api.users import User
 from domain.base import Role
 from domain.commands import TICKET_ACTIONS
 from domain.errors import DomainError

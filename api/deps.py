@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.auth import require_method
 from api.errors import unauthenticated
 from api.runtime import Runtime
-from config.users import User
+from api.users import User
 
 bearer = HTTPBearer(
     auto_error=False,

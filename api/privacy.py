@@ -31,7 +31,7 @@ from api.errors import forbidden
 from api.params import Reason, Reveal
 from api.present import personal
 from api.runtime import Runtime
-from config.users import User
+from api.users import User
 from domain.access import record_access
 from domain.base import Meta
 

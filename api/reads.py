@@ -2,7 +2,7 @@
 
 A view store's ``dump`` returns a whole table; pages of a worklist or of the SLA deadlines need
 a WHERE, an ORDER BY and a LIMIT instead. Each query runs on the view store's own datastore (the
-one ``config.bootstrap.build_followers`` gives every view), spelled for SQLite or PostgreSQL by
+one ``bootstrap.build_followers`` gives every view), spelled for SQLite or PostgreSQL by
 ``projections.due_queries``' dialects, and converts columns back by the table's declared types.
 Every answer says how far its view has caught up with the event log.
 """

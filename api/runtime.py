@@ -21,8 +21,8 @@ from api.guards import Guards
 from api.health import DatabaseGate, HealthProbe
 from api.idempotency import IdempotencyMemory
 from api.reads import ViewReader
+from api.users import Users
 from config.settings import Settings
-from config.users import Users
 from domain.desk import Desk
 from domain.errors import NotFound
 

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from config.users import User
+from api.users import User
 
 TICKET_SECONDS = 30
 TICKET_BYTES = 32

@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from api.errors import invalid_input
 from api.responses import tagged
 from api.runtime import Runtime
-from config.users import User
+from api.users import User
 from domain.commands import Command
 
 Present = Callable[[Any, list[str], bool], dict[str, Any]]

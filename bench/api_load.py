@@ -48,7 +48,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, bench/ itself is sys.path[0]: drop it, or bench/projections.py would shadow
-# the projections package that config.bootstrap imports. The repository root goes first.
+# the projections package that bootstrap imports. The repository root goes first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))

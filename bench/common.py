@@ -40,10 +40,10 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from bench.raw import RAW_PG_INSERT, RAW_PG_INSERT_LOCKED, RAW_PG_INSERT_NOTIFY, raw_writer
 from bench.report import Figures, Run, median_run, record_run
-from config.bootstrap import schema_lock, system_clock
-from config.catalogue import load_catalogue
-from config.org_loader import load_directory
-from config.pg_recorder import ArrayInsertRecorder
+from bootstrap import schema_lock, system_clock
+from bootstrap.catalogue import load_catalogue
+from bootstrap.org_loader import load_directory
+from bootstrap.pg_recorder import ArrayInsertRecorder
 from config.settings import Settings
 from domain.desk import Desk
 

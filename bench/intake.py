@@ -60,7 +60,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, bench/ itself is sys.path[0]: drop it, or bench/projections.py would shadow
-# the projections package that config.bootstrap imports. The repository root goes first.
+# the projections package that bootstrap imports. The repository root goes first.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
@@ -127,9 +127,9 @@ from bench.workload import (  # noqa: E402
     same_desk,
     warm,
 )
-from config.bootstrap import system_clock  # noqa: E402
-from config.catalogue import load_catalogue  # noqa: E402
-from config.org_loader import load_directory  # noqa: E402
+from bootstrap import system_clock  # noqa: E402
+from bootstrap.catalogue import load_catalogue  # noqa: E402
+from bootstrap.org_loader import load_directory  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from domain.desk import Desk  # noqa: E402
 

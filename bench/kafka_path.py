@@ -41,7 +41,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import fresh_pg_database  # noqa: E402
-from config.bootstrap import build_desk, build_kafka_projector, build_relay  # noqa: E402
+from bootstrap import build_desk, build_kafka_projector, build_relay  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from tests.broker import start_tansu  # noqa: E402
 from tests.factories import FakeClock, bulk_complaints, make_desk  # noqa: E402
@@ -56,7 +56,7 @@ def _rate(n: int, seconds: float) -> str:
 
 def _applied(settings: Settings) -> int:
     """The fewest events any view has applied (sum of per-aggregate last versions)."""
-    from config.bootstrap import build_projections
+    from bootstrap import build_projections
 
     names = [p.name for p in build_projections()]
     with psycopg.connect(settings.postgres_conninfo) as conn:
@@ -73,7 +73,7 @@ def _applied(settings: Settings) -> int:
 
 def _drop_views(settings: Settings) -> None:
     """Drop the Kafka-fed views, their applied-version tables included."""
-    from config.bootstrap import build_followers, build_projections
+    from bootstrap import build_followers, build_projections
     from projections.at_least_once import Deduplicated
 
     views = [Deduplicated(p) for p in build_projections()]

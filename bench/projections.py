@@ -160,7 +160,7 @@ def rebuild(settings: Settings, jobs: int) -> tuple[float, float, int, float]:
 def project_half(url: str) -> None:
     """Project the first half of the log into emptied views, then stop (run as a child, so
     the bench process stays small: a child's peak RSS counts what it inherits at fork)."""
-    from config.bootstrap import build_desk, build_followers
+    from bootstrap import build_desk, build_followers
     from workers.projector import Projector
 
     settings = Settings(database_url=url)
@@ -191,7 +191,7 @@ def _reported_rate(summary: str) -> float:
 
 def view_rows(url: str) -> int:
     """Rows in every view table after a rebuild (what it had to write, at least)."""
-    from config.bootstrap import build_projections
+    from bootstrap import build_projections
 
     with psycopg.connect(url) as conn:
         return sum(
@@ -254,11 +254,10 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
     """
     from datetime import UTC, datetime, timedelta
 
-    from config.bootstrap import build_desk, system_clock
+    from bootstrap import build_desk, build_inprocess_workers, system_clock
     from config.logging import configure
     from domain import commands as c
     from tests.factories import AGENT
-    from workers.inprocess import InProcessWorkers
 
     configure(json=True, level="WARNING")
 
@@ -270,7 +269,7 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
         bulk_complaints(bulk, future, open_deadlines // 3)
         bulk.close()
         desk = build_desk(settings, clock=system_clock)
-        workers = InProcessWorkers(desk, settings)  # what `casetrail serve` runs
+        workers = build_inprocess_workers(desk, settings)  # what `casetrail serve` runs
         workers.views.catch_up()
         workers.start()
         start = datetime.now(tz=UTC) + timedelta(seconds=5)

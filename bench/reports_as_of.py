@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.replays import ReplayCache  # noqa: E402
-from config.bootstrap import build_desk  # noqa: E402
+from bootstrap import build_desk  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from projections.department_performance import DepartmentPerformance  # noqa: E402
 from projections.reports import report_as_of  # noqa: E402

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from bootstrap import build_followers
 from cli.report_cmd import _volume_table
-from config.bootstrap import build_followers
 from config.settings import Settings
 from domain.org import OrgDirectory
 from projections.reports import department_report

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bootstrap import build_desk
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
-from config.bootstrap import build_desk
 from config.settings import Settings
 from domain.errors import DomainError
 
@@ -198,7 +198,7 @@ def worker(
     of the CASETRAIL_KAFKA_GROUP consumer group folding that topic into the views (start as
     many as there are partitions; run it instead of, never beside, the log projector).
     """
-    from workers.runner import run_worker
+    from bootstrap.run import run_worker
 
     chosen = [v.strip() for v in views.split(",") if v.strip()] if views else None
     run_worker(name, project=project, only=chosen)

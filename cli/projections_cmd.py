@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from config.bootstrap import build_desk, build_followers
+from bootstrap import build_desk, build_followers
 from config.settings import Settings
 from projections.core import ViewFailure, digest_rows
 from projections.due_queries import ViewQueries

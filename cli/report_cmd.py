@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.bootstrap import build_desk, build_followers, system_clock
-from config.org_loader import load_directory
+from bootstrap import build_desk, build_followers, system_clock
+from bootstrap.org_loader import load_directory
 from config.settings import Settings
 from projections.department_performance import DepartmentPerformance
 from projections.reports import BACKLOG_BUCKETS, department_report, report_as_of

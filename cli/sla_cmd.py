@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config.bootstrap import build_desk, build_projector, system_clock
+from bootstrap import build_desk, build_projector, system_clock
 from config.logging import configure
 from config.settings import Settings
 from projections.due_queries import SLA_TABLE, ViewQueries

@@ -105,9 +105,9 @@ class Settings(BaseSettings):
             POSTGRES_MAX_OVERFLOW=str(self.postgres_max_overflow),
             # Stored functions insert events in one round trip: 0.84x raw vs 0.37x (MEASURED.md).
             POSTGRES_ENABLE_DB_FUNCTIONS="y",
-            # ... with the events sent as binary arrays (config.pg_recorder), over connections
-            # that time out and reconnect quickly (config.pg_factory).
-            PERSISTENCE_MODULE="config.pg_factory:Factory",
+            # ... with the events sent as binary arrays (bootstrap.pg_recorder), over connections
+            # that time out and reconnect quickly (bootstrap.pg_factory).
+            PERSISTENCE_MODULE="bootstrap.pg_factory:Factory",
             POSTGRES_CONNECT_TIMEOUT=str(self.postgres_connect_timeout),
             POSTGRES_LIBPQ_CONNECT_TIMEOUT=str(self.postgres_connect_timeout),
             POSTGRES_STATEMENT_TIMEOUT_MS=str(self.postgres_statement_timeout_ms),

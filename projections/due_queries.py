@@ -108,7 +108,7 @@ def dialect_of(store: Any) -> Dialect:
 class ViewQueries:
     """The workers' reads over the views, on any view store of the configured backend.
 
-    Every view store built by ``config.bootstrap.build_followers`` shares one datastore, so any
+    Every view store built by ``bootstrap.build_followers`` shares one datastore, so any
     of them reaches every view table.
     """
 

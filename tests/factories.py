@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from config.catalogue import load_catalogue
-from config.org_loader import load_directory
+from bootstrap.catalogue import load_catalogue
+from bootstrap.org_loader import load_directory
 from domain import commands as c
 from domain.base import Meta, Role, recording_clock
 from domain.complaint import Complaint

@@ -9,11 +9,12 @@ the desk wakes them at once: no polling interval, no broker.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from config.bootstrap import build_projector, system_clock
 from projections.due_queries import ViewQueries
 from workers.callbacks import CallbackScheduler
 from workers.sla_clock import ProjectorViews, SlaClock
@@ -25,16 +26,23 @@ log = structlog.get_logger("casetrail.inprocess")
 class InProcessWorkers:
     """Projector, SLA clock and callback scheduler as supervised threads of this process."""
 
-    def __init__(self, desk: Any, settings: Any, *, idle_wait: float = 1.0) -> None:
+    def __init__(
+        self,
+        desk: Any,
+        projector: Any,
+        clock: Callable[[], datetime],
+        *,
+        idle_wait: float = 1.0,
+    ) -> None:
         self.desk = desk
         self.stop = threading.Event()
         self.idle_wait = idle_wait
-        self.projector = build_projector(desk, settings)
+        self.projector = projector
         self.views = ProjectorViews(self.projector)
         self.queries = ViewQueries.of(self.projector.followers)
         self.queries.ensure_indexes()
-        self.sla_clock = SlaClock(desk, self.views, self.queries, system_clock)
-        self.callbacks = CallbackScheduler(desk, self.views, self.queries, system_clock)
+        self.sla_clock = SlaClock(desk, self.views, self.queries, clock)
+        self.callbacks = CallbackScheduler(desk, self.views, self.queries, clock)
         self.supervised = [
             Supervised("projector", self._project, self.stop, restart=self._restart_projector),
             Supervised("sla-clock", self.sla_clock.run_forever, self.stop),

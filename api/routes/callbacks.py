@@ -18,7 +18,7 @@ from api.responses import tagged
 from api.routes.command import add_command_route
 from api.runtime import Runtime
 from api.schemas import ERRORS, CallbackOut
-from config.users import User
+from api.users import User
 from domain import commands as c
 from domain.callback import Callback
 

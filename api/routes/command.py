@@ -31,8 +31,8 @@ from api.deps import CurrentUser, RuntimeDep
 from api.params import IdempotencyKey, IfMatch
 from api.runtime import Runtime
 from api.schemas import ERRORS, body_of
+from api.users import User
 from api.writes import Present, execute
-from config.users import User
 from domain.commands import Command
 
 # Who may send it: raises (403, or 404 for an unknown aggregate) before anything is written.

@@ -20,7 +20,7 @@ from api.responses import as_json, tagged
 from api.routes.command import Authorise, add_command_route
 from api.runtime import Runtime
 from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut
-from config.users import User
+from api.users import User
 from domain import commands as c
 
 router = APIRouter(tags=["tickets"])

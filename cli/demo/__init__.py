@@ -49,12 +49,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from bootstrap import build_desk
 from cli.demo.clock import Sim, simulate
 from cli.demo.generator import KIND_SHARES, plan_traffic, register_customers
 from cli.demo.printer import DemoResult, render
 from cli.demo.readback import pick_samples, read_back, stored_events
 from cli.demo.scenarios import PROCESSES
-from config.bootstrap import build_desk
 from config.settings import Settings
 from domain.desk import Desk
 

@@ -1,7 +1,7 @@
 """SLA: business time (calendar), policies as data (policy) and milestone clocks (clock).
 
 Pure arithmetic over explicit instants; holiday data comes from maintained packages
-(``chinese_calendar``, ``holidays``), policy data is loaded by ``config.catalogue``.
+(``chinese_calendar``, ``holidays``), policy data is loaded by ``bootstrap.catalogue``.
 """
 
 from domain.sla.calendar import (

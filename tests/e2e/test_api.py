@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Policy
-from config.org_loader import load_directory
+from api.users import UsersError, load_users, token_hash
+from bootstrap.org_loader import load_directory
 from config.settings import Settings
-from config.users import UsersError, load_users, token_hash
 from domain.commands import TICKET_ACTIONS
 from tests.factories import FakeClock, bj, make_desk
 

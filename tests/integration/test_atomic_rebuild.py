@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
+from bootstrap import SHADOW_SUFFIX, build_followers
 from cli.projections_cmd import RebuildFailed, rebuild_followers
-from config.bootstrap import SHADOW_SUFFIX, build_followers
 from config.settings import Settings
 from domain.desk import Desk
 from projections.worklists import Worklists

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from config.bootstrap import build_desk, build_followers
+from bootstrap import build_desk, build_followers
 from config.settings import Settings
 from tests.e2e.test_api import CALLER
 from tests.proxy import CuttableProxy

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from config.bootstrap import build_desk, build_followers
-from config.org_loader import load_directory
+from bootstrap import build_desk, build_followers
+from bootstrap.org_loader import load_directory
 from config.settings import Settings
 from projections.core import digest_rows
 from projections.department_performance import DepartmentPerformance

@@ -22,8 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from config.bootstrap import build_followers
-from config.pg_recorder import ArrayInsertRecorder
+from bootstrap import build_followers
+from bootstrap.pg_recorder import ArrayInsertRecorder
 from config.settings import Settings
 from domain.desk import Desk
 from tests.factories import FakeClock, make_desk, receive

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from bootstrap import build_followers, build_projections
 from cli.projections_cmd import rebuild_followers
-from config.bootstrap import build_followers, build_projections
 from config.settings import Settings
 from domain.desk import Desk
 from projections.at_least_once import Deduplicated, applied_table

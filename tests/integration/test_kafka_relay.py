@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import pytest
 from rich.console import Console
 
-from cli.demo import run_demo
-from config.bootstrap import (
+from bootstrap import (
     build_desk,
     build_followers,
     build_kafka_projector,
     build_projector,
     build_relay,
 )
+from cli.demo import run_demo
 from config.settings import Settings
 from domain.desk import Desk
 from projections.core import digest_rows

@@ -1,4 +1,4 @@
-"""The PostgreSQL recorder the desk uses (config/pg_recorder.py), against a real server.
+"""The PostgreSQL recorder the desk uses (bootstrap/pg_recorder.py), against a real server.
 
 Given stored events, when more are inserted (a few: one parameter per value; many: one list
 per column), then they read back in order with notification ids; a version already taken and
@@ -18,7 +18,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, UUIDAsHex
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from config.pg_recorder import SCALAR_CALL_MAX_EVENTS, ArrayInsertRecorder, text_uuid
+from bootstrap.pg_recorder import SCALAR_CALL_MAX_EVENTS, ArrayInsertRecorder, text_uuid
 from domain.transcoder import FastJSONTranscoder
 
 pytestmark = pytest.mark.postgres

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from domain import commands as c
 from domain.desk import Desk

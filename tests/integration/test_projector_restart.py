@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from domain.desk import Desk
 from projections.core import AGGREGATE_COLUMNS

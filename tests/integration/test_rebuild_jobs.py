@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from projections.core import digest_rows
 from tests.factories import FakeClock, bulk_complaints, make_desk

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from rich.console import Console
 
+from bootstrap import build_desk, build_followers
+from bootstrap.org_loader import load_directory
 from cli.demo import run_demo
-from config.bootstrap import build_desk, build_followers
-from config.org_loader import load_directory
 from config.settings import Settings
 from domain.desk import Desk
 from domain.errors import DomainError

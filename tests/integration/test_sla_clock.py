@@ -29,8 +29,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from bootstrap import build_followers, build_projections
 from cli.sla_cmd import sla_app
-from config.bootstrap import build_followers, build_projections
 from config.settings import Settings
 from domain import commands as c
 from domain.base import Role
@@ -413,7 +413,7 @@ def test_the_sla_clock_worker_logs_json_and_stops_on_sigterm(tmp_path: Path) -> 
     front_office = desk.ticket(ticket.id).department  # the org directory is versioned
     desk.close()
     env = {**os.environ, "CASETRAIL_DATABASE_URL": url, "CASETRAIL_LOG_JSON": "true"}
-    code = "from workers.runner import run_worker; run_worker('sla-clock', project=True)"
+    code = "from bootstrap.run import run_worker; run_worker('sla-clock', project=True)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from domain.desk import Desk
 from tests.factories import FakeClock, bulk_complaints

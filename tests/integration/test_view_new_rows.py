@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from projections.adapter_postgres import COPY_THRESHOLD
 from projections.core import Projection, Rows, Table

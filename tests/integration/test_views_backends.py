@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from domain import commands as c
 from domain.desk import Desk, Outcome

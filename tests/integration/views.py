@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.bootstrap import build_followers
+from bootstrap import build_followers
 from config.settings import Settings
 from domain.desk import Desk
 from projections.core import digest_rows

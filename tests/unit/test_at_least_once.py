@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.org_loader import load_directory
+from bootstrap.org_loader import load_directory
 from domain import commands as c
 from domain.desk import Desk
 from projections.at_least_once import Deduplicated

@@ -19,8 +19,8 @@ import pytest
 import typer
 from rich.console import Console
 
+from bootstrap import build_desk
 from cli.demo import KIND_SHARES, DemoResult, run_demo
-from config.bootstrap import build_desk
 from config.settings import Settings
 from domain import commands as c
 from domain.base import Role
@@ -73,7 +73,7 @@ def test_the_sla_clock_worker_finds_nothing_the_simulation_left_due(runs: Runs) 
     assert runs.first.sla_clock_steps == 0
     assert runs.again.sla_clock_steps == 0
     # Not vacuous: the worker read a populated view with clocks still running past month end.
-    from config.bootstrap import build_followers
+    from bootstrap import build_followers
 
     [view] = [
         f

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from config.org_loader import load_directory
+from bootstrap.org_loader import load_directory
 from domain import commands as c
 from domain.desk import Desk, Outcome
 from projections.core import digest_rows

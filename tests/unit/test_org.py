@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.org_loader import OrgDataError, load_directory, parse_directory
+from bootstrap.org_loader import OrgDataError, load_directory, parse_directory
 from domain import commands
 from domain.errors import InvalidValue, UnknownDepartment
 from domain.org import KINDS, VOLTAGES, OrgDirectory

@@ -21,8 +21,8 @@ import pytest
 from rich.console import Console
 
 from api.replays import Busy, ReplayCache
+from bootstrap import build_desk
 from cli.demo import run_demo
-from config.bootstrap import build_desk
 from config.settings import Settings
 from domain.desk import Desk
 from projections.department_performance import DepartmentPerformance

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from config.catalogue import DEFAULT_CALENDARS, DEFAULT_POLICIES, CatalogueError, load_catalogue
+from bootstrap.catalogue import DEFAULT_CALENDARS, DEFAULT_POLICIES, CatalogueError, load_catalogue
 from domain.errors import AmbiguousPolicy, CalendarError, NotFound, PolicyNotFound
 from domain.sla.calendar import Always, BusinessCalendar
 from domain.sla.policy import (

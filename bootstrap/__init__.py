@@ -15,8 +15,8 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from config.catalogue import load_catalogue
-from config.org_loader import load_directory
+from bootstrap.catalogue import load_catalogue
+from bootstrap.org_loader import load_directory
 from config.settings import Settings
 from domain.desk import Desk
 from projections.adapter_postgres import PostgresViewStore
@@ -137,6 +137,13 @@ def build_projector(
 ) -> Projector:
     """The notification-log projector over every view, or over ``views`` only."""
     return Projector(desk, build_followers(settings, _chosen(views)), batch_size=batch_size)
+
+
+def build_inprocess_workers(desk: Desk, settings: Settings | None = None) -> Any:
+    """Projector, SLA clock and callback scheduler for one process (``casetrail serve``)."""
+    from workers.inprocess import InProcessWorkers
+
+    return InProcessWorkers(desk, build_projector(desk, settings), system_clock)
 
 
 def _chosen(names: list[str] | None) -> list[Projection]:

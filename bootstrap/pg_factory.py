@@ -3,7 +3,7 @@
 Chosen through the library's own setting ``PERSISTENCE_MODULE`` (see
 :meth:`config.settings.Settings.eventsourcing_env`). Differences from the library's factory:
 
-- the application recorder is :class:`config.pg_recorder.ArrayInsertRecorder` (unless
+- the application recorder is :class:`bootstrap.pg_recorder.ArrayInsertRecorder` (unless
   ``APPLICATION_RECORDER_TOPIC`` names another);
 - every connection carries ``statement_timeout`` and ``lock_timeout`` (``POSTGRES_STATEMENT_
   TIMEOUT_MS``, ``POSTGRES_LOCK_TIMEOUT_MS``) and a libpq ``connect_timeout``: a table lock or
@@ -22,7 +22,7 @@ from eventsourcing.postgres import ConnectionPool, PostgresFactory
 from eventsourcing.utils import Environment
 from psycopg_pool.base import AttemptWithBackoff
 
-from config.pg_recorder import ArrayInsertRecorder
+from bootstrap.pg_recorder import ArrayInsertRecorder
 
 RECONNECT_MAX_DELAY = 1.0  # seconds between two attempts to reconnect after an outage
 

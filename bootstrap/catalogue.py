@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config import DATA_DIR
 from domain.errors import DomainError
 from domain.sla.calendar import BusinessCalendar, CalendarSpec, build_calendar
 from domain.sla.policy import PolicyCatalogue, SlaPolicy
@@ -27,7 +28,7 @@ __all__ = [
     "load_catalogue",
 ]
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = DATA_DIR
 DEFAULT_CALENDARS = DATA / "calendars.toml"
 DEFAULT_POLICIES = DATA / "sla_policies.toml"
 
