@@ -1,7 +1,7 @@
-"""The projector's memory of committed rows: a bounded LRU, a Bloom filter of what it evicted,
-and the prefetch that loads a batch's aggregates in one query per table.
+"""The projector's row cache: a bounded LRU, a Bloom filter of evicted slots, batch prefetch.
 
-A :class:`~projections.core.Batch` reads through the cache; the projector (the only writer of
+The prefetch loads the rows of a batch's aggregates in one query per table. A
+:class:`~projections.core.Batch` reads through the cache; the projector (the only writer of
 its views) keeps one across batches, so catching up does not query the same ticket again and
 again, and memory stays flat however many events there are.
 """
