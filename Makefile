@@ -26,12 +26,12 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain projections config api workers cli
+	$(BIN)/mypy domain projections config bootstrap api workers cli
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain projections config api workers cli
+	$(BIN)/mypy domain projections config bootstrap api workers cli
 
 bench: $(STAMP)
 	$(BIN)/python bench/intake.py
