@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +24,11 @@ from pydantic import (
     model_validator,
 )
 
+from config import read_data
 from domain.base import Role
 from domain.org import OrgDirectory
 
-DEFAULT_FILE = "data/users.toml"
+DEFAULT_FILE = "users.toml"
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # Roles whose department decides what they may do: it must exist in the org directory.
 SCOPED_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
@@ -117,15 +117,10 @@ def _instants(directory: OrgDirectory) -> list[datetime]:
 
 def load_users(path: Path | str | None = None, directory: OrgDirectory | None = None) -> Users:
     """Read and validate the users file (default: the shipped demo file)."""
-    if path is None:
-        resource = resources.files("config").joinpath(DEFAULT_FILE)
-        source, raw = str(resource), resource.read_bytes()
-    else:
-        source = str(path)
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise UsersError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        source, raw = read_data(path, DEFAULT_FILE)
+    except OSError as exc:
+        raise UsersError(f"{path or DEFAULT_FILE}: cannot read: {exc.strerror or exc}") from exc
     try:
         data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -9,16 +9,16 @@ file and the field (``department[7] (station_2).valid_to: ...``).
 from __future__ import annotations
 
 import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from config import read_data
 from domain.errors import DomainError
 from domain.org import OrgData, OrgDirectory
 
-DEFAULT_FILE = "data/org.toml"
+DEFAULT_FILE = "org.toml"
 
 # TOML table name -> OrgData field.
 _TABLES = {"department": "departments", "change": "changes", "route": "routes"}
@@ -35,15 +35,11 @@ class OrgDataError(ValueError):
 
 def load_directory(path: Path | None = None) -> OrgDirectory:
     """Read, validate and build the org directory from ``path`` (default: the shipped file)."""
-    if path is None:
-        resource = resources.files("config").joinpath(DEFAULT_FILE)
-        source, raw_bytes = str(resource), resource.read_bytes()
-    else:
-        source = str(path)
-        try:
-            raw_bytes = Path(path).read_bytes()
-        except OSError as exc:
-            raise OrgDataError(source, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        source, raw_bytes = read_data(path, DEFAULT_FILE)
+    except OSError as exc:
+        reason = f"cannot read: {exc.strerror or exc}"
+        raise OrgDataError(str(path or DEFAULT_FILE), reason) from exc
     return parse_directory(raw_bytes.decode("utf-8"), source=source)
 
 
