@@ -332,6 +332,8 @@ class Projector:
             try:
                 events.append((note.id, to_event(note)))
             except Exception as error:
+                if is_transient(error):
+                    raise  # the database's trouble, not the event's: retry later
                 for follower in active:
                     if follower.failed is None and follower.folded < note.id:
                         self._fail(follower, note, error)
@@ -363,6 +365,10 @@ class Projector:
                 at = nid  # the event being folded, should its fold raise
                 fold(event, batch)
         except Exception as error:
+            if is_transient(error):
+                # A fold that read a row while the database went away: the event is not to
+                # blame. The step is given up and retried (see :meth:`step`).
+                raise
             self._fail(follower, notes[at], error)
             before = [(nid, e) for nid, e in events if nid < at]
             if not before:

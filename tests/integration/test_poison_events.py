@@ -146,6 +146,40 @@ def test_a_fold_that_raises_stops_its_view_after_applying_what_came_before(
     assert [row["ticket_id"] for row in rows] == [str(intakes[0].id)]
 
 
+def test_a_fold_that_meets_a_lost_connection_stops_no_view_and_the_retry_applies_all(
+    desk: Desk, clock: FakeClock
+) -> None:
+    """A fold reads rows; the database going away under it is not the event's fault."""
+    from eventsourcing.persistence import OperationalError
+
+    settings = Settings(database_url=database_url(desk))
+    intakes = [receive(desk) for _ in range(3)]
+    head = desk.recorder.max_notification_id()
+    followers = build_followers(settings)
+    deadlines = _by_name(followers)["sla_deadlines"]
+    fold = deadlines.projection.fold
+    calls: list[int] = []
+
+    def flaky(event: Any, rows: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:  # the first ticket's SLA binding
+            raise OperationalError("consuming input failed: server closed the connection")
+        fold(event, rows)
+
+    deadlines.projection.fold = flaky  # type: ignore[method-assign]
+    projector = Projector(desk, followers)
+    with pytest.raises(OperationalError):
+        projector.catch_up()
+    assert deadlines.failed is None
+    assert deadlines.store.failure() is None
+    # The next pass (the supervisor's restart, or the loop's next turn) applies everything.
+    projector.catch_up()
+    assert all(f.failed is None for f in followers)
+    assert all(f.position == head for f in followers)
+    rows = deadlines.store.dump(deadlines.projection.tables[0])
+    assert {row["ticket_id"] for row in rows} == {str(t.id) for t in intakes}
+
+
 def test_a_view_gets_past_its_recorded_failure_once_the_event_can_be_applied(
     desk: Desk, clock: FakeClock
 ) -> None:
