@@ -1,19 +1,18 @@
 """API users: bearer tokens mapped to a person with a role and a department.
 
 The default file is ``config/data/users.toml`` (demo tokens, documented there); the setting
-``CASETRAIL_USERS_FILE`` points at another. Each ``[[user]]`` is validated by pydantic: a known
-role (never ``system``, which is the workers'), a department the org directory knows for agents
-and supervisors, and exactly one of ``token`` or ``token_sha256``. Tokens are looked up by their
-sha256, so a deployed file may hold only hashes.
-"""
+``CASETRAIL_USERS_FILE`` (or a ``users.toml`` in ``CASETRAIL_DATA_DIR``) points at another.
+Each ``[[user]]`` is validated by pydantic: a known role (never ``system``, which is the
+workers'), a department the org directory knows for agents and supervisors, and exactly one of
+``token`` or ``token_sha256``. Tokens are looked up by their sha256, so a deployed file may hold
+only hashes."""
 
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -24,7 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from config import read_data
+from config.data_files import (
+    DataFileError,
+    Problem,
+    entry_label,
+    read_toml,
+    validation_problems,
+)
 from domain.base import Role
 from domain.org import OrgDirectory
 
@@ -34,8 +39,9 @@ Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 SCOPED_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR})
 
 
-class UsersError(ValueError):
-    """The users file cannot be read or does not validate; the message names file and field."""
+class UsersError(DataFileError):
+    """The users file cannot be read or does not validate; each problem names file, user and
+    field."""
 
 
 def token_hash(token: str) -> str:
@@ -82,18 +88,27 @@ class UserFile(BaseModel):
 class Users:
     """The users by token hash; immutable once loaded."""
 
-    def __init__(self, users: list[User]) -> None:
+    def __init__(self, users: list[User], *, source: str = "<users>") -> None:
         self.all = tuple(users)
+        self.source = source
         self._by_key: dict[str, User] = {}
         ids: set[str] = set()
-        for user in users:
+        problems = []
+        for index, user in enumerate(users):
             if user.key in self._by_key:
                 other = self._by_key[user.key].id
-                raise UsersError(f"user {user.id}: token already given to {other}")
+                problems.append(self._problem(index, "token", f"already given to {other}"))
             if user.id in ids:
-                raise UsersError(f"user {user.id}: id given twice")
-            self._by_key[user.key] = user
+                problems.append(self._problem(index, "id", f"user {user.id} is given twice"))
+            self._by_key.setdefault(user.key, user)
             ids.add(user.id)
+        if problems:
+            raise UsersError(problems)
+
+    def _problem(self, index: int, field: str, message: str) -> Problem:
+        return Problem(
+            self.source, entry_label("user", index, {"id": self.all[index].id}), field, message
+        )
 
     def by_token(self, token: str) -> User | None:
         return self._by_key.get(token_hash(token))
@@ -101,13 +116,14 @@ class Users:
     def check_departments(self, directory: OrgDirectory) -> None:
         """Agents' and supervisors' departments must be known to the org directory (at any time)."""
         instants = _instants(directory)
-        for user in self.all:
-            if user.role not in SCOPED_ROLES:
-                continue
-            if not any(directory.exists(user.department, at) for at in instants):
-                raise UsersError(
-                    f"user {user.id}: department {user.department!r} is not in the org directory"
-                )
+        problems = [
+            self._problem(index, "department", f"{user.department!r} is not in the org directory")
+            for index, user in enumerate(self.all)
+            if user.role in SCOPED_ROLES
+            and not any(directory.exists(user.department, at) for at in instants)
+        ]
+        if problems:
+            raise UsersError(problems)
 
 
 def _instants(directory: OrgDirectory) -> list[datetime]:
@@ -118,23 +134,14 @@ def _instants(directory: OrgDirectory) -> list[datetime]:
 def load_users(path: Path | str | None = None, directory: OrgDirectory | None = None) -> Users:
     """Read and validate the users file (default: the shipped demo file)."""
     try:
-        source, raw = read_data(path, DEFAULT_FILE)
-    except OSError as exc:
-        raise UsersError(f"{path or DEFAULT_FILE}: cannot read: {exc.strerror or exc}") from exc
+        source, document = read_toml(path, DEFAULT_FILE)
+    except DataFileError as exc:
+        raise UsersError(exc.problems) from exc
     try:
-        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UsersError(f"{source}: not valid TOML: {exc}") from exc
-    try:
-        parsed = UserFile.model_validate(data)
+        parsed = UserFile.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsersError(f"{source}: {where}: {first['msg']}") from exc
-    try:
-        users = Users(parsed.user)
-        if directory is not None:
-            users.check_departments(directory)
-    except UsersError as exc:
-        raise UsersError(f"{source}: {exc}") from exc
+        raise UsersError(validation_problems(exc, source, document)) from exc
+    users = Users(parsed.user, source=source)
+    if directory is not None:
+        users.check_departments(directory)
     return users

@@ -1,21 +1,25 @@
 """Load the SLA policy catalogue and its business calendars from TOML data files.
 
-``config/data/calendars.toml`` holds ``[[calendar]]`` tables (:class:`CalendarSpec`),
-``config/data/sla_policies.toml`` holds ``[[policy]]`` tables (:class:`SlaPolicy`). Everything is
+``calendars.toml`` holds ``[[calendar]]`` tables (:class:`CalendarSpec`), ``sla_policies.toml``
+holds ``[[policy]]`` tables (:class:`SlaPolicy`); the settings say which files
+(:meth:`config.settings.Settings.data_file`), the shipped ones by default. Everything is
 validated by the domain's pydantic models; ``"N working days"`` targets are resolved against the
-named calendar's standard working day. Bad data raises :class:`CatalogueError` naming the file and
-the field (``sla_policies.toml: policy[3] (complaint@v1).milestones[1].target: ...``).
+named calendar's standard working day. Every row is checked, and a bad file raises one
+:class:`CatalogueError` listing each fault with file, entry and field
+(``sla_policies.toml: policy[3] (complaint@v1).milestones[1].target: ...``).
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from config import DATA_DIR
+from config.data_files import DataFileError, Problem, entry_label, read_toml, validation_problems
 from domain.errors import DomainError
 from domain.sla.calendar import BusinessCalendar, CalendarSpec, build_calendar
 from domain.sla.policy import PolicyCatalogue, SlaPolicy
@@ -28,92 +32,111 @@ __all__ = [
     "load_catalogue",
 ]
 
-DATA = DATA_DIR
-DEFAULT_CALENDARS = DATA / "calendars.toml"
-DEFAULT_POLICIES = DATA / "sla_policies.toml"
+DEFAULT_CALENDARS = DATA_DIR / "calendars.toml"
+DEFAULT_POLICIES = DATA_DIR / "sla_policies.toml"
 
 
-class CatalogueError(ValueError):
-    """A data file that cannot be read or does not validate; the message names file and field."""
-
-    def __init__(self, path: Path, where: str, message: str) -> None:
-        location = f"{path}: {where}: " if where else f"{path}: "
-        super().__init__(f"{location}{message}")
-        self.path = path
-        self.where = where
+class CatalogueError(DataFileError):
+    """The calendars or the SLA policies file cannot be read or does not validate."""
 
 
-def _read(path: Path, table: str) -> list[dict[str, Any]]:
+def _rows(path: Path | None, shipped: Path, table: str) -> tuple[str, list[Any]]:
+    """``(source, rows)``: the ``[[table]]`` rows of the file, the only key it may hold."""
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise CatalogueError(path, "", f"cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(path, "", f"not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {table})
+        source, document = read_toml(path, shipped.name)
+    except DataFileError as exc:
+        raise CatalogueError(exc.problems) from exc
+    unknown = sorted(set(document) - {table})
     if unknown:
-        raise CatalogueError(path, unknown[0], f"unknown top-level key; expected [[{table}]]")
-    rows = data.get(table, [])
+        raise CatalogueError.one(source, f"unknown top-level key; expected [[{table}]]", unknown[0])
+    rows = document.get(table, [])
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise CatalogueError(path, table, f"must be an array of tables ([[{table}]])")
-    return rows
-
-
-def _explain(path: Path, prefix: str, error: ValidationError) -> CatalogueError:
-    problems = []
-    for item in error.errors():
-        loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"])
-        problems.append(f"{prefix}{loc}: {item['msg']}")
-    first, *rest = problems
-    where, _, message = first.partition(": ")
-    more = f" (and {len(rest)} more: {'; '.join(rest)})" if rest else ""
-    return CatalogueError(path, where, message + more)
-
-
-def _label(index: int, row: dict[str, Any], table: str) -> str:
-    ident = row.get("id")
-    version = row.get("version")
-    name = f"{ident}@v{version}" if version is not None else f"{ident}"
-    return f"{table}[{index}] ({name})" if ident is not None else f"{table}[{index}]"
+        raise CatalogueError.one(source, f"must be an array of tables ([[{table}]])", table)
+    return source, rows
 
 
 def load_calendars(path: Path | None = None) -> dict[str, BusinessCalendar]:
-    """Calendars by id, built from ``path`` (default ``config/data/calendars.toml``)."""
-    path = path or DEFAULT_CALENDARS
+    """Calendars by id, built from ``path`` (default: the shipped ``calendars.toml``)."""
+    source, rows = _rows(path, DEFAULT_CALENDARS, "calendar")
     calendars: dict[str, BusinessCalendar] = {}
-    for index, row in enumerate(_read(path, "calendar")):
-        label = _label(index, row, "calendar")
+    problems: list[Problem] = []
+    for index, row in enumerate(rows):
+        label = entry_label("calendar", index, row)
         try:
             spec = CalendarSpec.model_validate(row)
             calendar = build_calendar(spec)
         except ValidationError as exc:
-            raise _explain(path, label, exc) from exc
+            problems += validation_problems(
+                exc, source, {"calendar": rows}, prefix=("calendar", index)
+            )
+            continue
         except DomainError as exc:
-            raise CatalogueError(path, label, exc.message) from exc
+            problems.append(Problem(source, label, "", exc.message))
+            continue
         if spec.id in calendars:
-            raise CatalogueError(path, f"{label}.id", f"calendar {spec.id!r} is defined twice")
+            problems.append(Problem(source, label, "id", f"calendar {spec.id!r} is defined twice"))
         calendars[spec.id] = calendar
+    if problems:
+        raise CatalogueError(problems)
     return calendars
 
 
 def load_catalogue(
     calendars_path: Path | None = None, policies_path: Path | None = None
 ) -> PolicyCatalogue:
-    """The SLA policy catalogue with its calendars (defaults: the files in ``config/data/``)."""
+    """The SLA policy catalogue with its calendars (defaults: the shipped files)."""
     calendars = load_calendars(calendars_path)
-    path = policies_path or DEFAULT_POLICIES
+    source, rows = _rows(policies_path, DEFAULT_POLICIES, "policy")
     context = {
         "working_day_seconds": {cid: cal.standard_day_seconds for cid, cal in calendars.items()}
     }
     policies: list[SlaPolicy] = []
-    for index, row in enumerate(_read(path, "policy")):
-        label = _label(index, row, "policy")
+    problems: list[Problem] = []
+    for index, row in enumerate(rows):
+        problems += _unknown_calendars(source, entry_label("policy", index, row), row, calendars)
         try:
             policies.append(SlaPolicy.model_validate(row, context=context))
         except ValidationError as exc:
-            raise _explain(path, label, exc) from exc
+            problems += validation_problems(
+                exc, source, {"policy": rows}, prefix=("policy", index), refine=_target_field
+            )
+    if problems:
+        raise CatalogueError(problems)
     try:
         return PolicyCatalogue(policies, calendars)
     except DomainError as exc:
-        raise CatalogueError(path, "policy", exc.message) from exc
+        raise CatalogueError.one(source, exc.message, "policy") from exc
+
+
+def _target_field(item: ErrorDetails) -> tuple[str, ...]:
+    """``("target",)`` for an error about a milestone's ``target`` text.
+
+    The domain turns ``target = "45m"`` into seconds in a model validator, so pydantic places
+    its errors at the milestone; they start with the target's text, which names the field.
+    """
+    raw = item.get("input")
+    if not isinstance(raw, Mapping) or raw.get("target") is None:
+        return ()
+    message = item["msg"].removeprefix("Value error, ")
+    return ("target",) if message.startswith(repr(str(raw["target"]))) else ()
+
+
+def _unknown_calendars(
+    source: str, label: str, row: Mapping[str, Any], calendars: Mapping[str, BusinessCalendar]
+) -> list[Problem]:
+    """The catalogue refuses these too, but without saying which row and field: say it here
+    (a working-days target on an unknown calendar is refused as well, for want of a day)."""
+    milestones = row.get("milestones")
+    return [
+        Problem(
+            source,
+            label,
+            f"milestones[{index}].calendar",
+            f"unknown calendar {spec['calendar']!r}; known: {sorted(calendars)}",
+        )
+        for index, spec in enumerate(milestones if isinstance(milestones, list) else [])
+        if isinstance(spec, Mapping)
+        and spec.get("clock") == "business"
+        and spec.get("calendar") is not None
+        and spec["calendar"] not in calendars
+    ]

@@ -11,14 +11,13 @@ Each pass (:meth:`CallbackScheduler.run_once`) reads the ``callback_plan`` view 
 Command ids make a pass idempotent: the desk derives the callback's id from them, so a repeated
 pass, or two schedulers at once, schedule each callback once. What the desk does with a
 callback's outcome (close the ticket, or reopen it when the customer is dissatisfied) is the
-desk's business, not the scheduler's. The cadence per grade is data:
-``config/data/callback_plan.toml``.
+desk's business, not the scheduler's. The cadence per grade is data: ``callback_plan.toml``
+(the shipped one, or the deployment's: ``Settings.data_file("callback_plan")``).
 """
 
 from __future__ import annotations
 
 import threading
-import tomllib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,8 +25,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config.data_files import DataFileError, read_toml, validation_problems
 from domain import commands as c
 from domain.base import Channel, Role
 from domain.errors import DomainError, IllegalTransition, VersionConflict
@@ -37,7 +37,7 @@ from workers.faults import retry_after
 
 log = structlog.get_logger("casetrail.callbacks")
 
-PLAN_FILE = Path(__file__).resolve().parents[1] / "config" / "data" / "callback_plan.toml"
+PLAN_FILE = "callback_plan.toml"
 ACTOR: dict[str, Any] = {
     "actor_id": "callback-scheduler",
     "role": Role.SYSTEM,
@@ -76,9 +76,13 @@ class CallbackPlanConfig(BaseModel):
 
 
 def load_callback_plan(path: Path | None = None) -> CallbackPlanConfig:
-    """Read and validate ``config/data/callback_plan.toml`` (or another file)."""
-    with (path or PLAN_FILE).open("rb") as f:
-        return CallbackPlanConfig.model_validate(tomllib.load(f))
+    """Read and validate ``path`` (default: the shipped ``callback_plan.toml``); a bad file
+    raises :class:`DataFileError` naming the file and each faulty field."""
+    source, document = read_toml(path, PLAN_FILE)
+    try:
+        return CallbackPlanConfig.model_validate(document)
+    except ValidationError as exc:
+        raise DataFileError(validation_problems(exc, source, document)) from exc
 
 
 class CallbackScheduler:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
+from config.data_files import DataFileError
 from domain import commands as c
 from domain.desk import Desk, Outcome
 from projections.callback_plan import CUSTOMERS, TICKETS, CallbackPlan, next_periodic
@@ -260,5 +260,7 @@ def test_a_plan_with_an_unknown_grade_is_refused(tmp_path: Path) -> None:
         "[periodic]\n[periodic.every_days]\nA = 30\nD = 10\n",
         encoding="utf-8",
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(
+        DataFileError, match=r"plan\.toml: periodic\.every_days\.D: Input should be"
+    ):
         load_callback_plan(path)
