@@ -15,8 +15,7 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
-from bootstrap.catalogue import load_catalogue
-from bootstrap.org_loader import load_directory
+from bootstrap.data import callback_plan_of, catalogue_of, directory_of
 from config.settings import Settings
 from domain.desk import Desk
 from projections.adapter_postgres import PostgresViewStore
@@ -64,14 +63,14 @@ def build_desk(
     settings = settings or Settings()
     with schema_lock(settings):
         return Desk(
-            catalogue=load_catalogue(),
-            directory=load_directory(),
+            catalogue=catalogue_of(settings),
+            directory=directory_of(settings),
             clock=clock or system_clock,
             env=settings.eventsourcing_env(),
         )
 
 
-def build_projections() -> list[Projection]:
+def build_projections(settings: Settings | None = None) -> list[Projection]:
     """Every read model casetrail maintains, in a fixed order."""
     from projections.callback_plan import CallbackPlan
     from projections.department_performance import DepartmentPerformance
@@ -85,7 +84,7 @@ def build_projections() -> list[Projection]:
         SlaDeadlines(),
         EscalationQueue(),
         Worklists(),
-        DepartmentPerformance(load_directory()),
+        DepartmentPerformance(directory_of(settings or Settings())),
         CallbackPlan(),
     ]
 
@@ -111,7 +110,7 @@ def build_followers(
     base: type[Any] = SQLiteViewStore if settings.backend == "sqlite" else PostgresViewStore
     followers = []
     with schema_lock(settings):
-        for projection in projections or build_projections():
+        for projection in projections or build_projections(settings):
             name = f"casetrail.{projection.name}"
             store_class = type(
                 f"{type(projection).__name__}Store",
@@ -136,19 +135,24 @@ def build_projector(
     views: list[str] | None = None,
 ) -> Projector:
     """The notification-log projector over every view, or over ``views`` only."""
-    return Projector(desk, build_followers(settings, _chosen(views)), batch_size=batch_size)
+    settings = settings or Settings()
+    chosen = _chosen(views, settings)
+    return Projector(desk, build_followers(settings, chosen), batch_size=batch_size)
 
 
 def build_inprocess_workers(desk: Desk, settings: Settings | None = None) -> Any:
     """Projector, SLA clock and callback scheduler for one process (``casetrail serve``)."""
     from workers.inprocess import InProcessWorkers
 
-    return InProcessWorkers(desk, build_projector(desk, settings), system_clock)
+    settings = settings or Settings()
+    return InProcessWorkers(
+        desk, build_projector(desk, settings), system_clock, plan=callback_plan_of(settings)
+    )
 
 
-def _chosen(names: list[str] | None) -> list[Projection]:
+def _chosen(names: list[str] | None, settings: Settings) -> list[Projection]:
     """The named projections (all: None); unknown names are an error naming them."""
-    every = build_projections()
+    every = build_projections(settings)
     if names is None:
         return every
     unknown = set(names) - {p.name for p in every}
@@ -212,7 +216,7 @@ def build_kafka_projector(
     from workers.kafka_projector import KafkaProjector, consumer_settings
 
     settings = settings or Settings()
-    followers = build_followers(settings, [Deduplicated(p) for p in _chosen(names)])
+    followers = build_followers(settings, [Deduplicated(p) for p in _chosen(names, settings)])
     consumer = KafkaConsumer(**consumer_settings(settings.kafka_bootstrap, settings.kafka_group))
     consumer.subscribe([settings.kafka_topic])
     return KafkaProjector(desk, followers, consumer)

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from bootstrap import build_desk, build_kafka_projector, build_projector, build_relay, system_clock
+from bootstrap.data import callback_plan_of
 from config.logging import configure
 from config.settings import Settings
 from projections.due_queries import SLA_TABLE, ViewQueries
@@ -99,7 +100,8 @@ def run_worker(
             queries.ensure_indexes()
             worker = SlaClock(desk, views, queries, system_clock)
         else:
-            worker = CallbackScheduler(desk, views, queries, system_clock)
+            plan = callback_plan_of(settings)
+            worker = CallbackScheduler(desk, views, queries, system_clock, plan=plan)
         install_stop(stop, worker.wake)
         watch_events(desk, settings, stop, worker.wake)
         supervise(name, worker.run_forever, stop)

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk, build_followers, system_clock
-from bootstrap.org_loader import load_directory
 from config.settings import Settings
 from projections.department_performance import DepartmentPerformance
 from projections.reports import BACKLOG_BUCKETS, department_report, report_as_of
@@ -83,7 +82,7 @@ def build(
     settings = settings or Settings()
     desk = build_desk(settings)
     try:
-        projection = DepartmentPerformance(load_directory(), settings.timezone)
+        projection = DepartmentPerformance(desk.directory, settings.timezone)
         if as_of is not None:
             return report_as_of(desk, projection, as_of, date_from, date_to, total=True), as_of
         # Only this report's view is brought up to date: the others are not read here.

@@ -12,8 +12,11 @@ from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo
 
 from psycopg.conninfo import make_conninfo
-from pydantic import Field
+from pydantic import DirectoryPath, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config import DATA_DIR
+from config.data_files import SHIPPED, DataFile, DataName
 
 
 class Settings(BaseSettings):
@@ -25,8 +28,10 @@ class Settings(BaseSettings):
         default="sqlite:///var/casetrail.sqlite",
         description="sqlite:///path/to/file.sqlite (embedded) or postgresql://user[:pw]@host:port/db",
     )
-    postgres_pool_size: int = 8
-    postgres_max_overflow: int = 8
+    postgres_pool_size: int = Field(default=8, ge=1, description="PostgreSQL connection pool size")
+    postgres_max_overflow: int = Field(
+        default=8, ge=0, description="connections the pool may open beyond its size under load"
+    )
     postgres_statement_timeout_ms: int = Field(
         default=15_000,
         ge=0,
@@ -46,20 +51,35 @@ class Settings(BaseSettings):
         description="seconds to wait for a new connection, or for a free one from the pool, "
         "before a request fails with 503 database_unavailable",
     )
-    aggregate_cache_size: int = 10_000
-    timezone: str = "Asia/Shanghai"
+    aggregate_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="aggregates kept in memory: ticket actions decide on the cached copy; other "
+        "reads fast-forward it from the store",
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA timezone times are shown and read in"
+    )
     kafka_bootstrap: str = Field(
         default="127.0.0.1:9092",
         description="Kafka bootstrap servers (host:port[,host:port]) for the relay and the "
         "Kafka-fed projector; any Kafka-protocol broker (tests start tansu)",
     )
-    kafka_topic: str = "casetrail.events"
+    kafka_topic: str = Field(
+        default="casetrail.events",
+        description="the topic the relay publishes to (created by the relay if missing)",
+    )
     kafka_partitions: int = Field(
         default=4, ge=1, description="partitions when the relay creates the topic"
     )
-    kafka_group: str = "casetrail.projector"
-    log_json: bool = True
-    log_level: str = "INFO"
+    kafka_group: str = Field(
+        default="casetrail.projector", description="consumer group of the Kafka-fed projectors"
+    )
+    log_json: bool = Field(
+        default=True,
+        description="JSON log lines (workers and serve); false: plain console lines",
+    )
+    log_level: str = Field(default="INFO", description="structlog level")
     max_streams_per_user: int = Field(
         default=5,
         ge=1,
@@ -72,6 +92,47 @@ class Settings(BaseSettings):
         description="largest HTTP request body accepted, in bytes (counted as it streams in, "
         "with or without Content-Length); a larger one is refused with 413 payload_too_large",
     )
+
+    data_dir: DirectoryPath | None = Field(
+        default=None,
+        description="folder holding any of sla_policies.toml, calendars.toml, org.toml, "
+        "callback_plan.toml, users.toml; a file not there is the shipped one (config/data/)",
+    )
+    sla_policies_file: Path | None = Field(
+        default=None,
+        description="TOML file of the SLA policy catalogue (wins over data_dir)",
+    )
+    calendars_file: Path | None = Field(
+        default=None,
+        description="TOML file of the business calendars the SLA policies name "
+        "(wins over data_dir)",
+    )
+    org_file: Path | None = Field(
+        default=None,
+        description="TOML file of the org directory: departments, reorganisations, routing "
+        "(wins over data_dir)",
+    )
+    callback_plan_file: Path | None = Field(
+        default=None,
+        description="TOML file of the callback plan: which tickets are called back, how often "
+        "graded customers are (wins over data_dir)",
+    )
+    users_file: Path | None = Field(
+        default=None,
+        description="TOML file of API users, their roles, departments and bearer tokens "
+        "(wins over data_dir)",
+    )
+
+    def data_file(self, name: DataName) -> DataFile:
+        """Where the ``name`` data file is read from: its own setting, else ``data_dir`` when
+        the file is there, else the shipped one."""
+        filename = f"{name}.toml"
+        own: Path | None = getattr(self, f"{name}_file")
+        if own is not None:
+            return DataFile(name, own, _env_name(f"{name}_file"))
+        if self.data_dir is not None and (self.data_dir / filename).exists():
+            return DataFile(name, self.data_dir / filename, _env_name("data_dir"))
+        return DataFile(name, DATA_DIR / filename, SHIPPED)
 
     @property
     def backend(self) -> str:
@@ -138,8 +199,7 @@ class Settings(BaseSettings):
         raw = self.database_url.removeprefix("sqlite:///")
         return Path(raw)
 
-    # API users (bearer token -> user, role, department); None means the shipped demo file.
-    users_file: str | None = Field(
-        default=None,
-        description="TOML file of API users and their tokens (default: config/data/users.toml)",
-    )
+
+def _env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from projections.due_queries import ViewQueries
-from workers.callbacks import CallbackScheduler
+from workers.callbacks import CallbackPlanConfig, CallbackScheduler
 from workers.sla_clock import ProjectorViews, SlaClock
 from workers.supervisor import Supervised
 
@@ -33,6 +33,7 @@ class InProcessWorkers:
         clock: Callable[[], datetime],
         *,
         idle_wait: float = 1.0,
+        plan: CallbackPlanConfig | None = None,
     ) -> None:
         self.desk = desk
         self.stop = threading.Event()
@@ -42,7 +43,7 @@ class InProcessWorkers:
         self.queries = ViewQueries.of(self.projector.followers)
         self.queries.ensure_indexes()
         self.sla_clock = SlaClock(desk, self.views, self.queries, clock)
-        self.callbacks = CallbackScheduler(desk, self.views, self.queries, clock)
+        self.callbacks = CallbackScheduler(desk, self.views, self.queries, clock, plan=plan)
         self.supervised = [
             Supervised("projector", self._project, self.stop, restart=self._restart_projector),
             Supervised("sla-clock", self.sla_clock.run_forever, self.stop),
