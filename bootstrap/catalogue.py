@@ -30,6 +30,7 @@ __all__ = [
     "CatalogueError",
     "load_calendars",
     "load_catalogue",
+    "load_policies",
 ]
 
 DEFAULT_CALENDARS = DATA_DIR / "calendars.toml"
@@ -85,8 +86,12 @@ def load_catalogue(
     calendars_path: Path | None = None, policies_path: Path | None = None
 ) -> PolicyCatalogue:
     """The SLA policy catalogue with its calendars (defaults: the shipped files)."""
-    calendars = load_calendars(calendars_path)
-    source, rows = _rows(policies_path, DEFAULT_POLICIES, "policy")
+    return load_policies(policies_path, load_calendars(calendars_path))
+
+
+def load_policies(path: Path | None, calendars: Mapping[str, BusinessCalendar]) -> PolicyCatalogue:
+    """The catalogue of the policies in ``path`` (default: the shipped file) over ``calendars``."""
+    source, rows = _rows(path, DEFAULT_POLICIES, "policy")
     context = {
         "working_day_seconds": {cid: cal.standard_day_seconds for cid, cal in calendars.items()}
     }

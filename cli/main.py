@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk
+from cli.config_cmd import config_app, print_problems
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
+from config.data_files import DataFileError
 from config.settings import Settings
 from domain.errors import DomainError
 
@@ -25,6 +27,7 @@ app.add_typer(ticket_app, name="ticket")
 app.add_typer(projections_app, name="projections")
 app.add_typer(report_app, name="report")
 app.add_typer(sla_app, name="sla")
+app.add_typer(config_app, name="config")
 console = Console()
 
 
@@ -220,7 +223,12 @@ def demo(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except DataFileError as exc:  # a bad policy, org, plan or users file: say where, not a trace
+        print_problems(exc.problems)
+        console.print("`casetrail config check` lists what each data file holds")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -129,9 +129,9 @@ class Settings(BaseSettings):
         filename = f"{name}.toml"
         own: Path | None = getattr(self, f"{name}_file")
         if own is not None:
-            return DataFile(name, own, _env_name(f"{name}_file"))
+            return DataFile(name, own, env_name(f"{name}_file"))
         if self.data_dir is not None and (self.data_dir / filename).exists():
-            return DataFile(name, self.data_dir / filename, _env_name("data_dir"))
+            return DataFile(name, self.data_dir / filename, env_name("data_dir"))
         return DataFile(name, DATA_DIR / filename, SHIPPED)
 
     @property
@@ -200,6 +200,6 @@ class Settings(BaseSettings):
         return Path(raw)
 
 
-def _env_name(field: str) -> str:
+def env_name(field: str) -> str:
     """The environment variable that sets ``field``."""
     return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
