@@ -18,6 +18,18 @@ from domain.ticket import Ctx
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
+# A policy's TOML up to its milestones: append ``[[policy.milestones]]`` tables to try a loader.
+POLICY_HEAD = """
+[[policy]]
+id = "broken"
+version = 1
+title_zh = "坏"
+title_en = "broken"
+effective_from = 2024-01-01T00:00:00+08:00
+[policy.match]
+kinds = ["inquiry"]
+"""
+
 
 def bj(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A Beijing-time instant (the hotline's local time)."""

@@ -20,6 +20,7 @@ from domain.sla.policy import (
     TicketFacts,
     parse_duration,
 )
+from tests.factories import POLICY_HEAD
 
 BJ = ZoneInfo("Asia/Shanghai")
 DAY = 27_000
@@ -374,18 +375,6 @@ def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "bad_policies.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-POLICY_HEAD = """
-[[policy]]
-id = "broken"
-version = 1
-title_zh = "坏"
-title_en = "broken"
-effective_from = 2024-01-01T00:00:00+08:00
-[policy.match]
-kinds = ["inquiry"]
-"""
 
 
 def test_loader_names_file_and_field_for_a_bad_target(tmp_path: Path) -> None:
