@@ -44,13 +44,13 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.auth import Policy
 from api.health import DatabaseGate, GateMiddleware, HealthProbe
-from api.idempotency import IdempotencyMemory
+from api.idempotency import IdempotencyMemory, KeyTable
 from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
 from api.runtime import Runtime
 from api.users import Users, load_users
-from bootstrap import build_desk, build_inprocess_workers, build_projector
+from bootstrap import build_desk, build_inprocess_workers, build_projector, schema_lock
 from config.settings import Settings
 from domain.desk import Desk
 
@@ -71,6 +71,10 @@ def build_runtime(
     desk = desk or build_desk(settings)
     try:
         users = users or load_users(settings.users_file, desk.directory)
+        keys = KeyTable.beside(desk.recorder)  # Idempotency-Key bindings, beside the events
+        if keys is not None:
+            with schema_lock(settings):
+                keys.create()
         running = None
         if workers:
             running = build_inprocess_workers(desk, settings)
@@ -84,7 +88,7 @@ def build_runtime(
             policy=Policy(desk.directory),
             projector=projector,
             reader=ViewReader(projector.followers, desk),
-            idempotency=IdempotencyMemory(),
+            idempotency=IdempotencyMemory(keys),
             workers=running,
             gate=DatabaseGate(
                 settings.postgres_conninfo if settings.backend == "postgres" else None,

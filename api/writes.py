@@ -8,9 +8,11 @@
   is made identical by *recomputing* it: the body is a pure function of the aggregate at the
   version the command produced and of the events it recorded (those whose metadata carry the
   command id), so a repeat - even after a restart, or on another API process - rebuilds the
-  very same status, body and ``ETag``. An in-memory note of each key's request fingerprint
-  (method, path, body: ``api/idempotency.py``) turns a key reused for a *different* request
-  into a 422 ``idempotency_key_reused`` while this process lives.
+  very same status, body and ``ETag``. Once the request validates, and before the desk runs
+  the command, the key is bound to the request's fingerprint (method, path, body) in the event
+  store's database (``api/idempotency.py``): a key reused for a *different* request is a 422
+  ``idempotency_key_reused``, before and after a restart, on every API process, and of two
+  requests racing with one key and different bodies exactly one gets through.
 """
 
 from __future__ import annotations
@@ -72,9 +74,6 @@ def execute(
     ``present(aggregate, event_names, changed)`` makes the body; ``created`` answers 201.
     """
     cid = command_id(user, key)
-    fingerprint = _fingerprint(request, fields)
-    if key is not None:
-        runtime.idempotency.check(user.id, key, fingerprint)
     envelope = {
         "actor_id": user.id,
         "role": user.role,
@@ -83,6 +82,9 @@ def execute(
         "expected_version": parse_if_match(if_match),
     }
     cmd = command.model_validate({**fields, **envelope})
+    if key is not None and cid is not None:  # bound once valid: an invalid request binds nothing
+        fingerprint = _fingerprint(request, fields)
+        runtime.idempotency.claim(user.id, key, fingerprint, cid, runtime.now())
     out = runtime.desk.handle(cmd)
     status = 201 if created else 200
     answered = (out.version, out.events) if out.changed else _answered(runtime, out.id, cid)
@@ -99,8 +101,6 @@ def execute(
         # while we read it: present the version this command produced, from the store.
         aggregate = runtime.desk.repository.get(out.id, version=version)
         body = present(aggregate, list(names), changed)
-    if key is not None:
-        runtime.idempotency.remember(user.id, key, fingerprint)
     return tagged(runtime, body, version, status)
 
 
