@@ -79,13 +79,20 @@ class Meta:
     causation_id: str | None = None
     command_id: str | None = None
     policy_version: str | None = None
+    # Why a fact dated before the ticket's latest fact was entered late (a paper form typed in
+    # next day): set only for such late entries; the timeline marks them.
+    backdated_reason: str | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Meta:
         return self  # immutable: a copy would be equal and never differ
 
     def as_dict(self) -> dict[str, Any]:
         # Shallow on purpose: every field is a plain value (asdict deep-copies, 3x per intake).
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        if data["backdated_reason"] is None:
+            # Stored only where given: events written before it existed read the same.
+            del data["backdated_reason"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Meta:
@@ -131,11 +138,18 @@ def copy_value(value: Any, memo: dict[int, Any]) -> Any:
 
 
 def _note_command(aggregate: Any, event: Any) -> None:
-    """Remember the command id an event answered, on first apply and on every replay."""
+    """Remember the command id an event answered, and the latest fact a person recorded (in
+    business time), on first apply and on every replay."""
     ids = aggregate.__dict__.setdefault("command_ids", set())
     meta = getattr(event, "meta", None)
-    if isinstance(meta, Meta) and meta.command_id:
+    if not isinstance(meta, Meta):
+        return
+    if meta.command_id:
         ids.add(meta.command_id)
+    if meta.role != "system":  # the SLA clock's steps are judgements, not facts
+        latest = aggregate.__dict__.get("latest_fact")
+        if latest is None or meta.occurred_at > latest[0]:
+            aggregate.__dict__["latest_fact"] = (meta.occurred_at, type(event).__name__)
 
 
 class Recorded(Aggregate):
@@ -168,6 +182,12 @@ class Recorded(Aggregate):
         for name, value in self.__dict__.items():
             state[name] = value if type(value) in _IMMUTABLE else copy_value(value, memo)
         return new
+
+    @property
+    def latest_fact(self) -> tuple[datetime, str] | None:
+        """(business instant, event name) of the latest fact a person recorded here."""
+        found: tuple[datetime, str] | None = self.__dict__.get("latest_fact")
+        return found
 
     def seen(self, command_id: str | None) -> bool:
         """True when a command with this id has already had its effect here."""

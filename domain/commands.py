@@ -176,7 +176,17 @@ class Command(BaseModel):
     channel: Channel = Channel.HOTLINE
     command_id: Ident | None = None
     expected_version: Version | None = None
-    occurred_at: Instant | None = None
+    occurred_at: Instant | None = Field(
+        default=None,
+        description=(
+            "When it happened, in business time: RFC 3339 with a UTC offset, 2000-01-01 to "
+            "2100-01-01. Omitted: now. May lie in the past (a call typed in after the rush, a "
+            "crew's arrival phoned in from the field); at most 5 minutes ahead of the server. "
+            "SLA outcomes, attribution and report days go by this time; when it was recorded "
+            "is kept separately. On a ticket it may not lie before the ticket was received, nor "
+            "(without `backdated`) before the ticket's latest recorded fact."
+        ),
+    )
     correlation_id: Ident | None = None
     causation_id: Ident | None = None
 
@@ -186,6 +196,17 @@ class TicketCommand(Command):
 
     ticket_id: UUID
     action: str = ""
+    backdated: bool = Field(
+        default=False,
+        description=(
+            "Set to record a fact whose `occurred_at` lies before the ticket's latest recorded "
+            "fact (a late entry); needs `backdated_reason`. The timeline marks it, and SLA "
+            "warnings or breaches it shows to be wrong are withdrawn by correcting events."
+        ),
+    )
+    backdated_reason: OptionalNote | None = Field(
+        default=None, description="Why the fact is entered late (with `backdated`)."
+    )
 
 
 class CustomerCommand(Command):

@@ -151,6 +151,7 @@ class Desk(Application[UUID]):
             causation_id=cmd.causation_id,
             command_id=cmd.command_id,
             policy_version=policy_version,
+            backdated_reason=getattr(cmd, "backdated_reason", None) or None,
         )
 
     def _load(self, cls: type[Recorded], ident: UUID, what: str, *, copy: bool = True) -> Any:
@@ -466,12 +467,35 @@ class Desk(Application[UUID]):
                 "occurred_at",
                 f"lies before the ticket was received ({ticket.received_at.isoformat()})",
             )
+        late = not isinstance(cmd, c.SlaAction)
+        if late:
+            self._check_backdated(ticket, cmd, meta)
         ctx = Ctx(meta, self.catalogue)
         with recording_clock(self.clock):
             changed = self._apply(ticket, cmd, ctx)
+            if changed and late:
+                # A fact may show a recorded warning or breach wrong, or credited to the wrong
+                # department: correcting events go in the same write.
+                ticket.review_sla(ctx, _evidence(ticket))
         if not changed:
             return self._outcome(ticket, [], changed=False)
         return self._outcome(ticket, self._save_all(ticket))
+
+    @staticmethod
+    def _check_backdated(ticket: Ticket, cmd: c.TicketCommand, meta: Meta) -> None:
+        """A fact dated before the ticket's latest one is a late entry: say so, with why."""
+        if cmd.backdated and not cmd.backdated_reason:
+            raise InvalidValue("backdated_reason", "a backdated fact needs the reason it is late")
+        if cmd.backdated_reason and not cmd.backdated:
+            raise InvalidValue("backdated", "backdated_reason is given: set backdated too")
+        latest = ticket.latest_fact
+        if latest is not None and meta.occurred_at < latest[0] and not cmd.backdated:
+            raise InvalidValue(
+                "occurred_at",
+                f"{meta.occurred_at.isoformat()} lies before the ticket's latest fact, "
+                f"{latest[1]} at {latest[0].isoformat()}; to enter it late, send backdated: "
+                "true with a backdated_reason",
+            )
 
     def _apply(self, t: Ticket, cmd: c.TicketCommand, ctx: Ctx) -> bool:
         """Route a command to the aggregate; False when it had nothing to do (idempotent)."""
@@ -781,6 +805,16 @@ def _facts(
         voltage=details.get("voltage") or customer.get("voltage", "lv_residential"),
         key_account=bool(customer.get("key_account", False)),
     )
+
+
+def _evidence(ticket: Ticket) -> dict[str, Any]:
+    """The fact just decided on ``ticket`` (the command's first event), named in corrections."""
+    last = ticket.pending_events[0]
+    return {
+        "event": type(last).__name__,
+        "version": last.originator_version,
+        "occurred_at": last.meta.occurred_at,  # type: ignore[attr-defined]
+    }
 
 
 def _number(kind: str, at: datetime, ident: UUID) -> str:

@@ -30,6 +30,7 @@ from domain.sla.clock import (
     Pause,
     as_instant,
     instants_of_fractions,
+    reached_by,
     stop,
     used_seconds,
     utc_text,
@@ -155,6 +156,10 @@ class Run:
     breached: bool = False
     levels: set[int] = field(default_factory=set)
     outcome: str | None = None  # "met", "late" or "cancelled" once stopped
+    # The breach as recorded (its business instant and the department it was credited to),
+    # and the business instant of each warning: what a later-recorded fact is checked against.
+    breach: dict[str, Any] | None = None
+    warned: dict[float, datetime] = field(default_factory=dict)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Run:
         # spec, clock and the schedule's items are never changed in place: share them.
@@ -168,7 +173,20 @@ class Run:
             self.breached,
             set(self.levels),
             self.outcome,
+            None if self.breach is None else dict(self.breach),
+            dict(self.warned),
         )
+
+    def carry(self, old: Run, *, judged: bool = True) -> None:
+        """Take over what was recorded on the clock this one replaces (resumed, re-bound).
+
+        ``judged``: also the instants of its warnings and breach, so that later-recorded facts
+        check them again (a resumed clock is the same clock). A re-bound clock counts anew
+        under another policy: what was recorded before stands as it was, never re-judged.
+        """
+        self.warnings, self.breached, self.levels = old.warnings, old.breached, old.levels
+        if judged:
+            self.breach, self.warned = old.breach, old.warned
 
     @property
     def key(self) -> str:
@@ -311,6 +329,9 @@ class Ticket(Recorded):
         self.kind = kind
         self.state = State.RECEIVED
         self.department: str | None = details.get("department")
+        # Who held the ticket from when, in business time (occurred_at), sorted by it: a
+        # transfer entered late still counts from when it happened.
+        self.custody: list[tuple[datetime, str | None]] = [(meta.occurred_at, self.department)]
         self.owner: str | None = None
         self.priority: str = details["priority"]
         self.category: str = details["category"]
@@ -527,8 +548,7 @@ class Ticket(Recorded):
         for payload in clocks:
             old = self.runs[run_key(payload["milestone"], payload["cycle"])]
             self._apply_start(payload)
-            new = self.runs[run_key(payload["milestone"], payload["cycle"])]
-            new.warnings, new.breached, new.levels = old.warnings, old.breached, old.levels
+            self.runs[run_key(payload["milestone"], payload["cycle"])].carry(old)
 
     def _due_item(self, run: Run, kind: str, key: str, value: float | int) -> dict[str, Any]:
         for item in run.schedule:
@@ -566,7 +586,9 @@ class Ticket(Recorded):
     def _sla_warning_raised(
         self, meta: Meta, milestone: str, cycle: int, threshold: float, due_at: datetime | None
     ) -> None:
-        self.runs[run_key(milestone, cycle)].warnings.add(threshold)
+        run = self.runs[run_key(milestone, cycle)]
+        run.warnings.add(threshold)
+        run.warned[threshold] = meta.occurred_at
 
     def record_breach(self, ctx: Ctx, milestone: str, cycle: int) -> bool:
         """Record the breach of a running clock once; False when nothing to do."""
@@ -574,12 +596,13 @@ class Ticket(Recorded):
         if run is None or run.breached:
             return False
         self._not_yet(ctx, "record an SLA breach", run.due_at)
+        assert run.due_at is not None
         self._sla_breached(
             meta=ctx.meta,
             milestone=milestone,
             cycle=cycle,
             due_at=run.due_at,
-            department=self.department,
+            department=self.department_at(run.due_at),
         )
         return True
 
@@ -592,7 +615,9 @@ class Ticket(Recorded):
         due_at: datetime | None,
         department: str | None,
     ) -> None:
-        self.runs[run_key(milestone, cycle)].breached = True
+        run = self.runs[run_key(milestone, cycle)]
+        run.breached = True
+        run.breach = {"at": meta.occurred_at, "department": department}
 
     def escalate(self, ctx: Ctx, milestone: str, cycle: int, level: int) -> bool:
         """Take one step of the policy's escalation ladder, once per level."""
@@ -602,7 +627,9 @@ class Ticket(Recorded):
         if run.due_at is None:  # paused: its schedule is empty until it resumes
             self._not_yet(ctx, f"escalate to level {level}", None)
         item = self._due_item(run, "escalation", "level", level)
-        self._not_yet(ctx, f"escalate to level {level}", as_instant(item["at"]))
+        step_at = as_instant(item["at"])
+        self._not_yet(ctx, f"escalate to level {level}", step_at)
+        assert step_at is not None
         step = next(s for s in run.spec.escalation if s.level == level)
         self._escalated(
             meta=ctx.meta,
@@ -612,7 +639,7 @@ class Ticket(Recorded):
             action=step.action,
             target_role=step.target_role,
             target_department=step.target_department,
-            department=self.department,
+            department=self.department_at(step_at),
         )
         if step.action == "open_supervision" and not self.supervised:
             self._supervision_opened(
@@ -640,6 +667,137 @@ class Ticket(Recorded):
         department: str | None,
     ) -> None:
         self.runs[run_key(milestone, cycle)].levels.add(level)
+
+    # ------------------------------------------- business-time custody and corrections
+
+    def _take_custody(self, at: datetime, department: str | None) -> None:
+        """``department`` holds the ticket from ``at`` (business time) on."""
+        custody = self.__dict__.setdefault("custody", [])
+        index = len(custody)
+        while index and custody[index - 1][0] > at:
+            index -= 1
+        custody.insert(index, (at, department))
+
+    def department_at(self, at: datetime) -> str | None:
+        """The department in charge at business instant ``at`` (the front office before the
+        first dispatch): a transfer counts from when it happened, however late it was entered.
+        """
+        custody: list[tuple[datetime, str | None]] = self.__dict__.get("custody") or [
+            (self.received_at, self.department)
+        ]
+        holder = custody[0][1]
+        for since, department in custody:
+            if since > at:
+                break
+            holder = department
+        return holder
+
+    def review_sla(self, ctx: Ctx, evidence: dict[str, Any]) -> None:
+        """Check every recorded warning and breach against the facts as known now.
+
+        A fact recorded late (a crew's arrival phoned in after the clock fired, a pause dated
+        earlier) can show that a milestone was met before its due instant, or that its due
+        instant lay later: the warning or breach is then withdrawn by an event naming the
+        reason and the evidence, never deleted; a breach that stands but happened while
+        another department held the ticket (a transfer dated earlier) is credited anew.
+        A withdrawn step of a running clock falls due again at its new instant.
+        """
+        for run in list(self.runs.values()):
+            if run.breach is None and not run.warned:
+                continue
+            clock = ctx.clocks.clock_for(run.spec)
+            milestone, cycle = run.clock.milestone, run.clock.cycle
+            for threshold, at in sorted(run.warned.items()):
+                if not reached_by(run.clock, clock, threshold, at):
+                    code, reason = self._why_not_reached(run, at)
+                    self._sla_warning_withdrawn(
+                        meta=ctx.meta,
+                        milestone=milestone,
+                        cycle=cycle,
+                        threshold=threshold,
+                        warned_at=at,
+                        reason_code=code,
+                        reason=reason,
+                        evidence=evidence,
+                    )
+            if run.breach is None:
+                continue
+            at, credited = run.breach["at"], run.breach["department"]
+            if not reached_by(run.clock, clock, 1, at):
+                code, reason = self._why_not_reached(run, at)
+                self._sla_breach_withdrawn(
+                    meta=ctx.meta,
+                    milestone=milestone,
+                    cycle=cycle,
+                    breached_at=at,
+                    department=credited,
+                    reason_code=code,
+                    reason=reason,
+                    evidence=evidence,
+                )
+            elif (holder := self.department_at(at)) != credited:
+                self._sla_breach_reattributed(
+                    meta=ctx.meta,
+                    milestone=milestone,
+                    cycle=cycle,
+                    breached_at=at,
+                    from_department=credited,
+                    department=holder,
+                    evidence=evidence,
+                )
+
+    @staticmethod
+    def _why_not_reached(run: Run, at: datetime) -> tuple[str, str]:
+        stopped = run.clock.stopped_at
+        if stopped is not None and stopped <= at:
+            return "met_before", f"met at {stopped.isoformat()}, before {at.isoformat()}"
+        return "paused_before", f"a pause dated earlier moves the instant past {at.isoformat()}"
+
+    @event("SlaWarningWithdrawn")
+    def _sla_warning_withdrawn(
+        self,
+        meta: Meta,
+        milestone: str,
+        cycle: int,
+        threshold: float,
+        warned_at: datetime,
+        reason_code: str,
+        reason: str,
+        evidence: dict[str, Any],
+    ) -> None:
+        run = self.runs[run_key(milestone, cycle)]
+        run.warnings.discard(threshold)
+        run.warned.pop(threshold, None)
+
+    @event("SlaBreachWithdrawn")
+    def _sla_breach_withdrawn(
+        self,
+        meta: Meta,
+        milestone: str,
+        cycle: int,
+        breached_at: datetime,
+        department: str | None,
+        reason_code: str,
+        reason: str,
+        evidence: dict[str, Any],
+    ) -> None:
+        run = self.runs[run_key(milestone, cycle)]
+        run.breached = False
+        run.breach = None
+
+    @event("SlaBreachReattributed")
+    def _sla_breach_reattributed(
+        self,
+        meta: Meta,
+        milestone: str,
+        cycle: int,
+        breached_at: datetime,
+        from_department: str | None,
+        department: str | None,
+        evidence: dict[str, Any],
+    ) -> None:
+        run = self.runs[run_key(milestone, cycle)]
+        run.breach = {"at": breached_at, "department": department}
 
     @event("PriorityRaised")
     def _priority_raised(self, meta: Meta, old: str, new: str, reason: str) -> None:
@@ -710,8 +868,7 @@ class Ticket(Recorded):
             old = self.runs.get(run_key(payload["milestone"], payload["cycle"]))
             self._apply_start(payload)
             if old is not None:
-                new = self.runs[run_key(payload["milestone"], payload["cycle"])]
-                new.warnings, new.breached, new.levels = old.warnings, old.breached, old.levels
+                self.runs[run_key(payload["milestone"], payload["cycle"])].carry(old, judged=False)
 
     # ------------------------------------------------------ shared lifecycle
 
@@ -730,6 +887,7 @@ class Ticket(Recorded):
     @event("WorkOrderDispatched")
     def _work_order_dispatched(self, meta: Meta, department: str, owner: str, note: str) -> None:
         self.department = department
+        self._take_custody(meta.occurred_at, department)
         self.owner = owner
         self.state = State.DISPATCHED
 
@@ -763,6 +921,7 @@ class Ticket(Recorded):
         self, meta: Meta, from_department: str | None, department: str, owner: str, reason: str
     ) -> None:
         self.department = department
+        self._take_custody(meta.occurred_at, department)
         self.owner = owner
         self.transfers += 1
         self.state = State.DISPATCHED
@@ -789,6 +948,7 @@ class Ticket(Recorded):
         self, meta: Meta, from_department: str | None, department: str, reason: str
     ) -> None:
         self.department = department
+        self._take_custody(meta.occurred_at, department)
 
     def urge(self, ctx: Ctx, note: str) -> None:
         """Chase the department holding the work order (催办)."""

@@ -23,7 +23,11 @@ Definitions (the report in ``projections/reports.py`` turns them into rates):
   work came back.
 - ``urges`` 催办, ``supervisions`` 督办, ``escalations``: for the department holding the ticket.
 - ``breaches``: ``{milestone: n}`` of ``SlaBreached``; ``sla``: ``{milestone: [met, late]}``
-  of ``SlaTargetMet`` (on time or not), for the department in charge at the breach / the fact.
+  of ``SlaTargetMet`` (on time or not), for the department in charge at the breach's due
+  instant / the fact, in business time. A breach that later-recorded facts disprove
+  (``SlaBreachWithdrawn``) leaves ``breaches`` and ``breaches_total`` again and is counted in
+  ``breaches_withdrawn`` (the correction shows); one credited anew to the department that held
+  the ticket at its due instant (``SlaBreachReattributed``, a transfer entered late) moves.
 - Callbacks (回访) after service: ``callbacks_scheduled``, ``callbacks_done`` (customer
   reached), ``satisfied`` / ``dissatisfied`` and ``satisfaction_sum`` (1–5 scores) of the
   reached ones, ``unreachable``; for the department holding the source ticket. Periodic
@@ -103,6 +107,7 @@ COUNTERS: tuple[str, ...] = (
     "supervisions",
     "escalations",
     "breaches_total",
+    "breaches_withdrawn",
     "callbacks_scheduled",
     "callbacks_done",
     "satisfied",
@@ -385,6 +390,37 @@ class DepartmentPerformance(Projection):
         row = self._bump(rows, dept, event.meta.occurred_at, ticket["kind"], "breaches_total")
         breaches = dict(row["breaches"] or {})
         breaches[event.milestone] = breaches.get(event.milestone, 0) + 1
+        rows.put(PERFORMANCE, {**row, "breaches": breaches})
+
+    def on_SlaBreachWithdrawn(self, event: Any, rows: Rows) -> None:
+        ticket = FACTS.of(event, rows)
+        if ticket is None:
+            return
+        self._unbreach(rows, event.department, event, ticket["kind"])
+        self._bump(rows, event.department, event.breached_at, ticket["kind"], "breaches_withdrawn")
+
+    def on_SlaBreachReattributed(self, event: Any, rows: Rows) -> None:
+        ticket = FACTS.of(event, rows)
+        if ticket is None:
+            return
+        self._unbreach(rows, event.from_department, event, ticket["kind"])
+        at: datetime = event.breached_at
+        row = self._bump(rows, event.department, at, ticket["kind"], "breaches_total")
+        breaches = dict(row["breaches"] or {})
+        breaches[event.milestone] = breaches.get(event.milestone, 0) + 1
+        rows.put(PERFORMANCE, {**row, "breaches": breaches})
+
+    def _unbreach(self, rows: Rows, department: str | None, event: Any, kind: str) -> None:
+        """Take back one breach of ``event.milestone`` counted for ``department`` on the day
+        of ``event.breached_at`` (where ``on_SlaBreached`` put it)."""
+        at: datetime = event.breached_at
+        row = self._bump(rows, department, at, kind, "breaches_total", amount=-1)
+        breaches = dict(row["breaches"] or {})
+        left = breaches.get(event.milestone, 0) - 1
+        if left > 0:
+            breaches[event.milestone] = left
+        else:
+            breaches.pop(event.milestone, None)
         rows.put(PERFORMANCE, {**row, "breaches": breaches})
 
     # ------------------------------------------------------------- endings

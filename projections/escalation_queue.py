@@ -229,6 +229,29 @@ class EscalationQueue(Projection):
         if old is None or row != old:
             rows.put(QUEUE, {**row, "updated_at": at})
 
+    def on_SlaBreachWithdrawn(self, event: Any, rows: Rows) -> None:
+        """A later-recorded fact shows the breach was wrong: a clock queued only for it
+        leaves the queue; one queued for escalation steps too stays, without the breach."""
+        head = FACTS.of(event, rows)
+        if head is None:
+            return
+        key = (head["ticket_id"], event.milestone, int(event.cycle))
+        row = rows.get(QUEUE, key)
+        if row is None:
+            return
+        if row["level"] == 0:
+            rows.delete(QUEUE, key)
+        else:
+            rows.put(QUEUE, {**row, "breached_at": None, "updated_at": event.meta.occurred_at})
+
+    def on_SlaBreachReattributed(self, event: Any, rows: Rows) -> None:
+        head = FACTS.of(event, rows)
+        if head is None:
+            return
+        row = rows.get(QUEUE, (head["ticket_id"], event.milestone, int(event.cycle)))
+        if row is not None and row["department"] != event.department:
+            rows.put(QUEUE, {**row, "department": event.department})
+
     def on_Escalated(self, event: Any, rows: Rows) -> None:
         head = FACTS.of(event, rows)
         if head is None:

@@ -328,8 +328,12 @@ class SlaDeadlines(Projection):
         breached, levels = self._flags(head, milestone, cycle)
         if change == "warning":
             row["warnings"] = sorted({*row["warnings"], value})
+        elif change == "unwarn":
+            row["warnings"] = [w for w in row["warnings"] if w != value]
         elif change == "breach":
             breached = True
+        elif change == "unbreach":
+            breached = False
         else:
             levels = sorted({*levels, value})
         self._set_flags(head, milestone, cycle, breached, levels)
@@ -422,6 +426,12 @@ class SlaDeadlines(Projection):
 
     def on_Escalated(self, event: Any, rows: Rows) -> None:
         self._recorded(event, rows, "level", int(event.level))
+
+    def on_SlaWarningWithdrawn(self, event: Any, rows: Rows) -> None:
+        self._recorded(event, rows, "unwarn", event.threshold)
+
+    def on_SlaBreachWithdrawn(self, event: Any, rows: Rows) -> None:
+        self._recorded(event, rows, "unbreach")
 
     def on_SlaPolicyRebound(self, event: Any, rows: Rows) -> None:
         head = FACTS.of(event, rows)

@@ -117,6 +117,12 @@ class TicketTimeline(Projection):
                 "department": meta.department,
                 "channel": meta.channel,
                 "correlation_id": meta.correlation_id,
-                "details": details_of(event),
+                "details": _with_backdating(details_of(event), meta),
             },
         )
+
+
+def _with_backdating(details: dict[str, Any], meta: Any) -> dict[str, Any]:
+    """A late entry (dated before the ticket's latest fact) says so, with its reason."""
+    reason = getattr(meta, "backdated_reason", None)
+    return {**details, "backdated_reason": reason} if reason else details

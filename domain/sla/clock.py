@@ -47,6 +47,7 @@ __all__ = [
     "instants_of_fractions",
     "is_paused",
     "pause",
+    "reached_by",
     "remaining_seconds",
     "resume",
     "state",
@@ -237,6 +238,22 @@ def instant_of_fraction(c: MilestoneClock, clock: Clock, fraction: float) -> dat
     if c.stopped_at is not None or is_paused(c):
         return None
     return _reached_at(c, clock, _share(c, fraction))
+
+
+def reached_by(c: MilestoneClock, clock: Clock, fraction: float, at: datetime) -> bool:
+    """True when ``fraction`` of the budget (1 for the deadline) was used up by ``at``, as
+    the clock is known now: its pauses counted and a stop before that instant honoured.
+
+    This is how a recorded warning or breach is checked again once later-recorded facts are
+    known: a pause dated earlier moves the instant, a stop dated earlier (the crew arrived,
+    phoned in late) means it was never reached. A stop exactly at the instant is on time.
+    """
+    ensure_aware(at, "at")
+    needed = c.target_seconds if fraction == 1 else _share(c, fraction)
+    reached = _reached_at(c, clock, needed)
+    if reached is None or reached > at:
+        return False
+    return c.stopped_at is None or c.stopped_at > reached
 
 
 def state(c: MilestoneClock, clock: Clock, at: datetime) -> ClockState:
