@@ -152,14 +152,16 @@ class ViewQueries:
 
     # ------------------------------------------------------------ SLA clock
 
-    def due(self, until: datetime, limit: int = 500) -> list[DueRow]:
-        """Running clocks whose next step is due by ``until``, earliest first."""
+    def due(self, until: datetime, limit: int = 500, exclude: Sequence[str] = ()) -> list[DueRow]:
+        """Running clocks whose next step is due by ``until``, earliest first; not those of
+        the tickets in ``exclude`` (held back by the SLA clock for a while)."""
+        skip = _not_in(exclude)
         rows = self._rows(
             f"SELECT ticket_id, milestone, cycle, number, department, next_action_at, next_action "
             f'FROM "{SLA_TABLE}" '
-            "WHERE next_action_at IS NOT NULL AND next_action_at <= ? "
+            f"WHERE next_action_at IS NOT NULL AND next_action_at <= ?{skip} "
             "ORDER BY next_action_at, ticket_id, milestone, cycle LIMIT ?",
-            [self.dialect.ts_param(until), limit],
+            [self.dialect.ts_param(until), *exclude, limit],
         )
         out = []
         for r in rows:
@@ -178,10 +180,12 @@ class ViewQueries:
             )
         return out
 
-    def next_due(self) -> datetime | None:
-        """The earliest pending SLA step of any running clock, or None."""
+    def next_due(self, exclude: Sequence[str] = ()) -> datetime | None:
+        """The earliest pending SLA step of any running clock (not of ``exclude``), or None."""
         rows = self._rows(
-            f'SELECT MIN(next_action_at) AS at FROM "{SLA_TABLE}" WHERE next_action_at IS NOT NULL'
+            f'SELECT MIN(next_action_at) AS at FROM "{SLA_TABLE}" '
+            f"WHERE next_action_at IS NOT NULL{_not_in(exclude)}",
+            list(exclude),
         )
         return self.dialect.ts(rows[0]["at"]) if rows else None
 
@@ -238,3 +242,10 @@ class ViewQueries:
             if len(rows) < page:
                 return
             after = str(rows[-1]["customer_id"])
+
+
+def _not_in(tickets: Sequence[str]) -> str:
+    """The SQL condition leaving out these tickets (one placeholder each), or nothing."""
+    if not tickets:
+        return ""
+    return f" AND CAST(ticket_id AS TEXT) NOT IN ({', '.join('?' for _ in tickets)})"

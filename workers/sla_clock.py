@@ -11,9 +11,11 @@ each step once.
 Time is injectable. ``run_until(until)`` processes everything due up to ``until`` and returns;
 with a :class:`SimulatedClock` (the desk's clock too) the worker moves the clock to each due
 instant before acting, so events are *recorded* when they were due: this is how tests, demos
-and what-if runs drive time (``casetrail sla run --until``). ``run_forever(stop)`` sleeps
-exactly until the next due step (no polling interval), and is woken early by :meth:`wake` when
-new events may have moved a deadline.
+and what-if runs drive time (``casetrail sla run --until`` on a store created as a simulation;
+on a real store it runs on the real clock and records what is due now).
+
+``run_forever(stop)`` sleeps exactly until the next due step (no polling interval), and is woken
+early by :meth:`wake` when new events may have moved a deadline.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +53,8 @@ ACTOR: dict[str, Any] = {
     "channel": Channel.SYSTEM,
 }
 MAX_CONFLICT_RETRIES = 5
+# How long the live clock leaves a backfilled ticket's past alone (see ``SlaClock``).
+BACKFILL_GRACE = timedelta(minutes=10)
 
 
 class SimulatedClock:
@@ -218,6 +222,7 @@ class SlaClock:
         batch_size: int = 500,
         safety_timeout: float = 60.0,
         name: str = "sla-clock",
+        backfill_grace: timedelta = BACKFILL_GRACE,
     ) -> None:
         self.desk = desk
         self.projector = projector
@@ -230,6 +235,8 @@ class SlaClock:
         self.stats = Stats()
         self.last_wait: float | None = None  # seconds run_forever last decided to sleep
         self.stuck = False  # the last pass left due rows it could not settle
+        self.backfill_grace = backfill_grace
+        self.held: dict[str, datetime] = {}  # ticket id -> when its backfilled past is judged
         self.log = log.bind(worker=name)
 
     @property
@@ -266,13 +273,16 @@ class SlaClock:
         self.stuck = False
         while True:
             self.catch_up()
-            rows = self.queries.due(until, limit=self.batch_size)
+            rows = self.queries.due(until, limit=self.batch_size, exclude=self._holding())
             if not rows:
                 break
             # With a full page, clocks beyond the page may be due before later heap entries:
             # act only up to the last instant the page covers, then look again.
             boundary = rows[-1].next_action_at if len(rows) == self.batch_size else until
+            holding = len(self.held)
             if not self._work(rows, boundary):
+                if len(self.held) > holding:
+                    continue  # tickets newly held back: look again without them
                 # Nothing the tickets agree is due: the view is behind, or steps were refused.
                 self.log.warning("due rows left unsettled", rows=len(rows), until=until.isoformat())
                 self.stuck = True
@@ -333,6 +343,15 @@ class SlaClock:
             action = actions[0]
             if action["at"] > not_after:
                 return 0, action["at"]  # the view was early: keep time order
+            release = self._backfill_release(ticket, action["at"])
+            if release is not None:
+                self.held[ticket_id] = release
+                bound.info(
+                    "backfilled ticket held",
+                    due_at=action["at"].isoformat(),
+                    until=release.isoformat(),
+                )
+                return 0, None
             cmd = command_for(ticket.id, action)
             if self.simulated:
                 self.clock.advance_to(action["at"])  # type: ignore[attr-defined]
@@ -355,6 +374,31 @@ class SlaClock:
             return 1, (actions[1]["at"] if len(actions) > 1 else None)
         bound.warning("sla step gave up after conflicts", command_id=cmd.command_id)
         return 0, None
+
+    def _backfill_release(self, ticket: Ticket, due: datetime) -> datetime | None:
+        """When a step due before the ticket was even recorded may be judged, if not yet.
+
+        A ticket taken in late (a paper form entered next day, a call typed in after the
+        rush) has a past: its contact, dispatch or pause are entered in the minutes after the
+        intake. The live clock leaves steps due before the intake was recorded alone for
+        ``backfill_grace`` after that recording, so it judges the past once it is told; steps
+        due after the recording are judged at their instant as usual. A simulated clock
+        records the intake when it happened: nothing to wait for.
+        """
+        if self.simulated:
+            return None
+        recorded: datetime = ticket.created_on
+        if due >= recorded:
+            return None
+        release = recorded + self.backfill_grace
+        return release if self.clock() < release else None
+
+    def _holding(self) -> list[str]:
+        """Tickets still held back (those whose grace has passed are let go)."""
+        now = self.clock()
+        for ticket_id in [t for t, release in self.held.items() if release <= now]:
+            del self.held[ticket_id]
+        return sorted(self.held)
 
     def _read(self, ticket_id: str) -> Ticket | None:
         """The ticket as it stands, for reading only: the desk's cached copy, not a deep copy
@@ -393,7 +437,11 @@ class SlaClock:
 
     def seconds_to_next(self) -> float:
         """How long to sleep: exactly until the next due step, at most the safety timeout."""
-        nxt = self.queries.next_due()
+        held = self._holding()
+        nxt = self.queries.next_due(exclude=held)
+        if held:
+            first_release = min(self.held.values())
+            nxt = first_release if nxt is None else min(nxt, first_release)
         if nxt is None:
             return self.safety_timeout
         seconds = (nxt - self.clock()).total_seconds()
