@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import fresh_pg_database  # noqa: E402
 from bootstrap import build_desk, build_kafka_projector, build_relay  # noqa: E402
+from bootstrap.store import SIMULATION, mark_store  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from tests.broker import start_tansu  # noqa: E402
 from tests.factories import FakeClock, bulk_complaints, make_desk  # noqa: E402
@@ -149,6 +150,7 @@ def measure(tickets: int, bootstrap: str, name: str) -> dict[str, str]:
         kafka_group=f"bench.{tag}",
     )
     figures: dict[str, str] = {}
+    mark_store(settings, SIMULATION)  # filled on a fake clock
     desk0 = make_desk(FakeClock(), env=settings.eventsourcing_env())
     events = bulk_complaints(desk0, FakeClock(), tickets)
     desk0.close()

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import fresh_pg_database  # noqa: E402
 from bench.report import percentile  # noqa: E402
+from bootstrap.store import SIMULATION, mark_store  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from tests.factories import FakeClock, bulk_complaints, make_desk  # noqa: E402
 
@@ -50,12 +51,16 @@ EVENTS_PER_TICKET = 6
 @contextlib.contextmanager
 def store(backend: str, sqlite_path: Path) -> Iterator[str]:
     """The database URL of a fresh store: a PostgreSQL database of its own (dropped after), or
-    a SQLite file at ``sqlite_path``."""
+    a SQLite file at ``sqlite_path``. Marked a simulation: the benches fill it on a fake clock."""
     if backend != "postgres":
-        yield f"sqlite:///{sqlite_path}"
+        url = f"sqlite:///{sqlite_path}"
+        mark_store(Settings(database_url=url), SIMULATION)
+        yield url
         return
     with fresh_pg_database(PG) as name:
-        yield f"{PG}/{name}"
+        url = f"{PG}/{name}"
+        mark_store(Settings(database_url=url), SIMULATION)
+        yield url
 
 
 def fill(settings: Settings, events: int) -> tuple[int, float]:
@@ -254,7 +259,7 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
     """
     from datetime import UTC, datetime, timedelta
 
-    from bootstrap import build_desk, build_inprocess_workers, system_clock
+    from bootstrap import build_desk, build_inprocess_workers
     from config.logging import configure
     from domain import commands as c
     from tests.factories import AGENT
@@ -268,7 +273,7 @@ def sla_lateness(backend: str, open_deadlines: int, hot: int, tmp: Path) -> dict
         bulk = make_desk(future, env=settings.eventsourcing_env())
         bulk_complaints(bulk, future, open_deadlines // 3)
         bulk.close()
-        desk = build_desk(settings, clock=system_clock)
+        desk = build_desk(settings)
         workers = build_inprocess_workers(desk, settings)  # what `casetrail serve` runs
         workers.views.catch_up()
         workers.start()

@@ -1,7 +1,9 @@
 """The composition root: builds the desk (and later projections and workers) from settings.
 
 Entry points (CLI, API, workers) and tests call these functions; nothing else constructs
-infrastructure.
+infrastructure. A desk records events with the real clock (:func:`build_desk`); only a store
+created as a simulation takes a simulated one (:func:`build_simulated_desk`,
+:mod:`bootstrap.store`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from bootstrap.data import callback_plan_of, catalogue_of, directory_of
+from bootstrap.store import NotBefore, StoreRefusal, describe, newest_recorded, read_store
 from config.settings import Settings
 from domain.desk import Desk
 from projections.adapter_postgres import PostgresViewStore
@@ -54,18 +57,37 @@ def schema_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
 
-def build_desk(
-    settings: Settings | None = None,
-    *,
-    clock: Callable[[], datetime] | None = None,
-) -> Desk:
-    """The write-side application on the configured event store (SQLite or PostgreSQL)."""
-    settings = settings or Settings()
+def build_desk(settings: Settings | None = None) -> Desk:
+    """The write-side application on the configured event store (SQLite or PostgreSQL),
+    recording events with the real clock."""
+    return _desk(settings or Settings(), system_clock)
+
+
+def build_simulated_desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
+    """The desk on a simulated recording ``clock``: only on a store created as a simulation.
+
+    Raises :class:`bootstrap.store.StoreRefusal` on a real store (see :mod:`bootstrap.store`).
+    The desk refuses to record at an instant before the newest time the store already holds
+    (:class:`bootstrap.store.RecordedTimeWouldGoBack`): recorded times never go backwards.
+    """
+    if not read_store(settings).simulation:
+        raise StoreRefusal(
+            f"{describe(settings)} is a real store: events are recorded with the real clock, "
+            "never on a simulated one (`casetrail store init --simulation` makes an empty "
+            "store a simulation)"
+        )
+    guarded = NotBefore(clock)
+    desk = _desk(settings, guarded)
+    guarded.floor = newest_recorded(desk)
+    return desk
+
+
+def _desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
     with schema_lock(settings):
         return Desk(
             catalogue=catalogue_of(settings),
             directory=directory_of(settings),
-            clock=clock or system_clock,
+            clock=clock,
             env=settings.eventsourcing_env(),
         )
 

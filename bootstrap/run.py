@@ -68,14 +68,14 @@ def run_worker(
     configure(json=settings.log_json, level=settings.log_level)
     structlog.contextvars.bind_contextvars(worker=name)
     if name in ("relay", "kafka-projector"):
-        desk = build_desk(settings, clock=system_clock)
+        desk = build_desk(settings)
         try:
             _run_kafka_worker(name, desk, settings, only)
         finally:
             desk.close()
         return
     stop = threading.Event()
-    desk = build_desk(settings, clock=system_clock)
+    desk = build_desk(settings)
     try:
         projector = build_projector(desk, settings, views=only if name == "projector" else None)
     except ValueError:

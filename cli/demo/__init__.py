@@ -15,6 +15,9 @@ How it works
   the simulated instant it wants to be woken at. A heap orders all wake-ups (and the SLA
   monitor's due instants) globally, so the recording clock handed to the desk never goes
   backwards; business time (``occurred_at``) may lag it when a phone call is logged later.
+* The demo needs an empty store and marks it a simulation before the first event
+  (``bootstrap.store``): its events are recorded on the simulated month's clock, and
+  ``casetrail sla run --until`` goes on recording at due instants there afterwards.
 * Everything goes through ``Desk.handle``: no event is written by hand. The SLA monitor asks
   each open ticket for ``due_actions(now)`` at the exact instants its warnings, breaches and
   escalation steps fall due, and sends those commands as the system actor.
@@ -49,11 +52,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bootstrap import build_desk
+from bootstrap import build_simulated_desk
+from bootstrap.store import SIMULATION, StoreNotEmpty, mark_store
 from cli.demo.clock import Sim, simulate
 from cli.demo.generator import KIND_SHARES, plan_traffic, register_customers
 from cli.demo.printer import DemoResult, render
-from cli.demo.readback import pick_samples, read_back, stored_events
+from cli.demo.readback import pick_samples, read_back
 from cli.demo.scenarios import PROCESSES
 from config.settings import Settings
 from domain.desk import Desk
@@ -62,40 +66,37 @@ __all__ = ["KIND_SHARES", "DemoResult", "prepare_store", "run_demo"]
 
 
 def prepare_store(console: Console, settings: Settings, *, reset: bool, clock: Any) -> Desk:
-    """Open the configured store, resetting it only where that is safe; refuse otherwise."""
+    """Open the configured store as a new simulation, resetting it only where that is safe;
+    refuse a store that holds events."""
     if settings.backend == "sqlite":
         path = settings.sqlite_path
         if reset and str(path) != ":memory:":
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             console.print(f"[yellow]reset:[/yellow] deleted the SQLite store {path}")
-        desk = build_desk(settings, clock=clock)
-        found = stored_events(desk)
-        if found:
-            desk.close()
+    try:
+        # The month is recorded on a simulated clock: the store says so, from its start.
+        mark_store(settings, SIMULATION)
+    except StoreNotEmpty as full:
+        if settings.backend == "sqlite":
             console.print(
-                f"[red]refused:[/red] the store {path} already holds {found:,} events. "
-                "Run `casetrail demo --reset` to delete it and start again."
+                f"[red]refused:[/red] the store {settings.sqlite_path} already holds "
+                f"{full.events:,} events. Run `casetrail demo --reset` to delete it and start "
+                "again."
             )
-            raise typer.Exit(code=1)
-        return desk
-    desk = build_desk(settings, clock=clock)
-    found = stored_events(desk)
-    if found:
-        desk.close()
-        if reset:
+        elif reset:
             console.print(
-                f"[red]refused:[/red] the PostgreSQL store holds {found:,} events; the demo never "
-                "deletes data from a PostgreSQL database. Point CASETRAIL_DATABASE_URL at an "
-                "empty database."
+                f"[red]refused:[/red] the PostgreSQL store holds {full.events:,} events; the demo "
+                "never deletes data from a PostgreSQL database. Point CASETRAIL_DATABASE_URL at "
+                "an empty database."
             )
         else:
             console.print(
-                f"[red]refused:[/red] the PostgreSQL store already holds {found:,} events; the "
-                "demo needs an empty database (CASETRAIL_DATABASE_URL)."
+                f"[red]refused:[/red] the PostgreSQL store already holds {full.events:,} events; "
+                "the demo needs an empty database (CASETRAIL_DATABASE_URL)."
             )
-        raise typer.Exit(code=1)
-    return desk
+        raise typer.Exit(code=1) from None
+    return build_simulated_desk(settings, clock)
 
 
 def _month(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -178,11 +179,12 @@ def _sla_clock_check(console: Console, settings: Settings, month_end: datetime) 
 
     The simulation's monitor asked each ticket for its due steps at their instants (the same
     ``Ticket.due_actions`` the worker uses), so the worker should find nothing left; whatever
-    it finds it records at its due instant, like ``casetrail sla run --until``.
+    it finds it records at its due instant, like ``casetrail sla run --until`` on this
+    simulation store (never before the newest time the month recorded).
     """
-    from cli.sla_cmd import run_simulated
+    from cli.sla_cmd import run_sla_clock
 
-    _, sent = run_simulated(settings, month_end)
+    _, sent = run_sla_clock(settings, month_end)
     colour = "green" if sent == 0 else "yellow"
     console.print(
         f"[{colour}]SLA clock worker (sla_deadlines view) up to {month_end:%Y-%m-%d %H:%M}: "

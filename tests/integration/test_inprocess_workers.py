@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bootstrap import build_desk, build_inprocess_workers, system_clock
+from bootstrap import build_desk, build_inprocess_workers
 from config.settings import Settings
 from domain import commands as c
 from tests.factories import AGENT
@@ -24,7 +24,7 @@ def _wait_for(condition, seconds: float = 20.0):  # type: ignore[no-untyped-def]
 
 def test_workers_in_one_process_project_and_fire_the_breach_at_its_instant(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'serve.sqlite'}")
-    desk = build_desk(settings, clock=system_clock)
+    desk = build_desk(settings)
     workers = build_inprocess_workers(desk, settings)
     workers.start()
     try:

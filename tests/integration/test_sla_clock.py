@@ -4,7 +4,9 @@ A complaint received Monday 12 Oct 2026 09:00 (Beijing) on the default complaint
 (cn-office calendar: 08:30-12:00 and 13:30-17:30 on working days, 7.5 h a day):
 department reply within 5 working days (warnings at 50 % and 80 %, escalation level 1 at 80 %,
 level 2 — 督办 — at 100 %, level 3 at 150 %) and resolution within 7 working days. Time is driven
-with ``run_until``; every step must be recorded once, at its due instant.
+with ``run_until`` on stores created as simulations; every step must be recorded once, at its
+due instant. ``casetrail sla run`` on a real store records with the real clock instead: what
+is due by ``--until`` it records now, and an ``--until`` after now it refuses.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from bootstrap import build_followers, build_projections
+from bootstrap import build_desk, build_followers, build_projections
+from bootstrap.store import SIMULATION, mark_store, read_store
 from cli.sla_cmd import sla_app
 from config.settings import Settings
 from domain import commands as c
@@ -38,7 +41,7 @@ from domain.desk import Desk, Outcome
 from projections.callback_plan import CallbackPlan
 from projections.core import Projection
 from projections.due_queries import DueRow, ViewQueries
-from tests.factories import AGENT, HANDLER, act, bj, make_desk, receive
+from tests.factories import AGENT, HANDLER, FakeClock, act, bj, make_desk, receive
 from workers.callbacks import CallbackScheduler
 from workers.projector import Projector
 from workers.runner import watch_events
@@ -106,6 +109,9 @@ class World:
 def make_world(
     settings: Settings, start: datetime = RECEIVED, views: ProjectorViews | None = None
 ) -> World:
+    """A world drives simulated time, so its store is one created as a simulation."""
+    if not read_store(settings).simulation:
+        mark_store(settings, SIMULATION)
     clock = SimulatedClock(start)
     desk = make_desk(clock, env=settings.eventsourcing_env())  # type: ignore[arg-type]
     views = views or ProjectorViews(Projector(desk, build_followers(settings, projections())))
@@ -135,7 +141,13 @@ def at(when: datetime, clock: SimulatedClock) -> datetime:
 
 def dispatched_complaint(w: World, received: datetime = RECEIVED) -> Outcome:
     at(received, w.clock)
-    ticket = receive(w.desk, occurred_at=received)
+    return dispatch(w.desk, received)
+
+
+def dispatch(desk: Desk, received: datetime) -> Outcome:
+    """A complaint received (business time) at ``received``, verified, classified, dispatched
+    to station_1 and its customer contacted, all at that instant; recorded by ``desk``'s clock."""
+    ticket = receive(desk, occurred_at=received)
     steps: tuple[tuple[str, dict[str, Any]], ...] = (
         ("verify", {}),
         ("classify", {"category": "service_attitude", "priority": "normal"}),
@@ -143,7 +155,7 @@ def dispatched_complaint(w: World, received: datetime = RECEIVED) -> Outcome:
         ("contact_customer", {"note": "致电客户说明受理情况"}),
     )
     for action, fields in steps:
-        act(w.desk, ticket, action, occurred_at=received, **fields)
+        act(desk, ticket, action, occurred_at=received, **fields)
     return ticket
 
 
@@ -446,21 +458,33 @@ def test_the_sla_clock_worker_logs_json_and_stops_on_sigterm(tmp_path: Path) -> 
     assert lines[-1]["event"] == "sla clock stopped"
 
 
-def test_sla_run_cli_processes_everything_due_and_exits(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
-    settings = Settings(database_url=url)
-    w = make_world(settings)
-    ticket = dispatched_complaint(w)
-    w.desk.close()
-    runner = CliRunner()
-
-    result = runner.invoke(
-        sla_app, ["run", "--until", "2026-10-16T12:00:00"], env={"CASETRAIL_DATABASE_URL": url}
+def sla_run(settings: Settings, until: str) -> Result:
+    """``casetrail sla run --until`` on the store of ``settings``."""
+    return CliRunner().invoke(
+        sla_app, ["run", "--until", until], env={"CASETRAIL_DATABASE_URL": settings.database_url}
     )
+
+
+def simulation_store(tmp_path: Path) -> tuple[World, Outcome]:
+    """A SQLite store created as a simulation, holding one dispatched complaint."""
+    w = make_world(Settings(database_url=f"sqlite:///{tmp_path / 'cli.sqlite'}"))
+    return w, dispatched_complaint(w)
+
+
+def test_sla_run_on_a_simulation_store_records_each_step_at_its_due_instant(
+    tmp_path: Path,
+) -> None:
+    w, ticket = simulation_store(tmp_path)
+    w.desk.close()
+    settings = w.settings
+    assert read_store(settings).simulation
+
+    result = sla_run(settings, "2026-10-16T12:00:00")
 
     assert result.exit_code == 0, result.output
     assert "recorded" in result.output
-    reread = make_desk(SimulatedClock(RECEIVED), env=settings.eventsourcing_env())  # type: ignore[arg-type]
+    assert "each due instant (simulation)" in result.output
+    reread = build_desk(settings)
     steps = sla_steps(reread, ticket)
     assert [(n, m, d, o) for n, m, d, o, _ in steps] == [
         ("SlaWarningRaised", "department_reply", 0.5, bj(2026, 10, 14, 14, 15)),
@@ -469,11 +493,87 @@ def test_sla_run_cli_processes_everything_due_and_exits(tmp_path: Path) -> None:
         ("Escalated", "department_reply", 1, bj(2026, 10, 16, 9, 0)),
     ]
     assert all(recorded == occurred for *_, occurred, recorded in steps)
-    again = runner.invoke(
-        sla_app, ["run", "--until", "2026-10-16T12:00:00"], env={"CASETRAIL_DATABASE_URL": url}
-    )
+    again = sla_run(settings, "2026-10-16T12:00:00")
     assert again.exit_code == 0, again.output
     assert len(sla_steps(reread, ticket)) == 4
+    reread.close()
+
+
+def test_sla_run_on_a_simulation_store_never_records_before_its_newest_event(
+    tmp_path: Path,
+) -> None:
+    w, ticket = simulation_store(tmp_path)
+    settings = w.settings
+    # Another ticket recorded on Tue 20 Oct: the store's newest recorded time. The first one's
+    # first warning fell due on Wed 14 Oct; recording it there would go back in time.
+    receive(w.desk, occurred_at=at(bj(2026, 10, 20, 9, 0), w.clock))
+    head = w.desk.recorder.max_notification_id()
+    w.desk.close()
+
+    result = sla_run(settings, "2026-10-22T00:00:00")
+
+    assert result.exit_code == 2, result.output
+    assert "recorded times must not go backwards" in result.output
+    reread = build_desk(settings)
+    assert reread.recorder.max_notification_id() == head
+    assert sla_steps(reread, ticket) == []
+    reread.close()
+
+
+def real_store_ticket(settings: Settings, received: datetime) -> tuple[Outcome, int]:
+    """A complaint on a real store, received at ``received`` (business time) and recorded an
+    hour ago, as the real clock read then (taken in late: its past is entered, not pending);
+    returns it and the store's head."""
+    desk = make_desk(
+        FakeClock(datetime.now(UTC) - timedelta(hours=1)), settings.eventsourcing_env()
+    )
+    try:
+        ticket = dispatch(desk, received)
+        return ticket, int(desk.recorder.max_notification_id() or 0)
+    finally:
+        desk.close()
+
+
+def test_sla_run_on_a_real_store_refuses_an_instant_after_now(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    ticket, head = real_store_ticket(settings, now - timedelta(days=30))
+    until = (now + timedelta(days=2)).astimezone(settings.tz).replace(microsecond=0)
+
+    result = sla_run(settings, until.isoformat())
+
+    assert result.exit_code == 2, result.output
+    assert "is a real store: events are recorded with the real clock" in result.output
+    assert f"--until {until.isoformat()} lies after now" in result.output
+    reread = build_desk(settings)
+    assert reread.recorder.max_notification_id() == head  # nothing recorded
+    assert sla_steps(reread, ticket) == []
+    reread.close()
+
+
+def test_sla_run_on_a_real_store_records_past_due_steps_now_never_before_the_intake(
+    settings: Settings,
+) -> None:
+    now = datetime.now(UTC)
+    received = (now - timedelta(days=30)).astimezone(settings.tz)
+    ticket, _ = real_store_ticket(settings, received)
+    until = (now - timedelta(days=1)).astimezone(settings.tz).replace(microsecond=0)
+
+    result = sla_run(settings, until.isoformat())
+
+    assert result.exit_code == 0, result.output
+    assert " now │" in result.output  # the "recorded at" row
+    reread = build_desk(settings)
+    history = reread.history(ticket.id)
+    recorded = [e.timestamp for e in history]
+    assert recorded == sorted(recorded)  # recorded times never go back in a ticket's history
+    steps = sla_steps(reread, ticket)
+    assert len(steps) >= 4  # a month past due: warnings, breaches, escalations
+    intake = history[0].timestamp
+    for *_, occurred, at_recorded in steps:
+        assert received < occurred <= until  # business time: the step's due instant
+        assert at_recorded >= intake  # recorded with the real clock, after the intake
+    assert sla_run(settings, until.isoformat()).exit_code == 0
+    assert len(sla_steps(reread, ticket)) == len(steps)  # each step once
     reread.close()
 
 

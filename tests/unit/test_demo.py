@@ -2,7 +2,8 @@
 
 The demo runs twice on a temporary SQLite file (the second time with ``reset``): both runs must
 write the same month, with no domain error, every ticket kind, and each kind of control fact
-(transfer, urge, SLA breach, callback, reopening) present in the store.
+(transfer, urge, SLA breach, callback, reopening) present in the store, which is marked a
+simulation (its events are recorded on the simulated month's clock).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 
 from bootstrap import build_desk
+from bootstrap.store import SIMULATION, newest_recorded, read_store
 from cli.demo import KIND_SHARES, DemoResult, run_demo
 from config.settings import Settings
 from domain import commands as c
@@ -65,6 +67,20 @@ def test_the_store_holds_the_month_and_no_command_was_refused(runs: Runs) -> Non
         desk.close()
     assert sum(result.kinds.values()) == TICKETS
     assert set(result.kinds) == set(KIND_SHARES)
+
+
+def test_the_demo_store_is_marked_a_simulation(runs: Runs) -> None:
+    settings = Settings(database_url=runs.url)
+    facts = read_store(settings)
+    assert (facts.kind, facts.marked, facts.events) == (SIMULATION, True, runs.again.events)
+    desk = build_desk(settings)
+    try:
+        newest = newest_recorded(desk)
+    finally:
+        desk.close()
+    # Recorded on the simulated month's clock, not the day the demo ran.
+    assert newest is not None
+    assert newest < datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def test_the_sla_clock_worker_finds_nothing_the_simulation_left_due(runs: Runs) -> None:
