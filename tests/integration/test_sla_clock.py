@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -342,10 +342,10 @@ class EarlyQueries:
     def __init__(self, real: ViewQueries, row: DueRow) -> None:
         self.real, self.row = real, row
 
-    def due(self, until: datetime, limit: int = 500) -> list[DueRow]:
+    def due(self, until: datetime, limit: int = 500, exclude: Sequence[str] = ()) -> list[DueRow]:
         return [self.row]
 
-    def next_due(self) -> datetime:
+    def next_due(self, exclude: Sequence[str] = ()) -> datetime:
         return self.row.next_action_at
 
 
