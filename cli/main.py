@@ -15,6 +15,7 @@ from cli.config_cmd import config_app, print_problems
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
+from cli.store_cmd import store_app
 from config.data_files import DataFileError
 from config.settings import Settings
 from domain.errors import DomainError
@@ -27,6 +28,7 @@ app.add_typer(ticket_app, name="ticket")
 app.add_typer(projections_app, name="projections")
 app.add_typer(report_app, name="report")
 app.add_typer(sla_app, name="sla")
+app.add_typer(store_app, name="store")
 app.add_typer(config_app, name="config")
 console = Console()
 
