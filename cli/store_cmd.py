@@ -13,25 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from bootstrap import build_desk
-from bootstrap.store import (
-    REAL,
-    SIMULATION,
-    StoreNotEmpty,
-    describe,
-    mark_store,
-    newest_recorded,
-    read_store,
-)
+from bootstrap import build_desk, store
 from config.settings import Settings
 
 store_app = typer.Typer(help="The store's kind: real, or a simulation", no_args_is_help=True)
 console = Console()
-
-
-@store_app.callback()
-def store() -> None:
-    """Whether the store records with the real clock or is a simulation."""
 
 
 @store_app.command("init")
@@ -51,15 +37,15 @@ def init(
     harmless, asking for the other is refused (exit code 2) and changes nothing.
     """
     settings = Settings()
-    wanted = SIMULATION if simulation else REAL
-    where = describe(settings)
-    facts = read_store(settings)
+    wanted = store.SIMULATION if simulation else store.REAL
+    where = store.describe(settings)
+    facts = store.read_store(settings)
     if facts.events and facts.kind == wanted:
         console.print(f"{where} is a {wanted} store already ({facts.events:,} events)")
         return
     try:
-        mark_store(settings, wanted)
-    except StoreNotEmpty as full:
+        store.mark_store(settings, wanted)
+    except store.StoreNotEmpty as full:
         console.print(f"[red]refused:[/red] {full.message}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     build_desk(settings).close()  # the event store's own tables
@@ -70,17 +56,17 @@ def init(
 def show() -> None:
     """The store's kind, how many events it holds and the newest time it recorded."""
     settings = Settings()
-    facts = read_store(settings)
+    facts = store.read_store(settings)
     newest = None
     if facts.events:
         desk = build_desk(settings)
         try:
-            newest = newest_recorded(desk)
+            newest = store.newest_recorded(desk)
         finally:
             desk.close()
     how = "simulated clock allowed" if facts.simulation else "real clock only"
     default = "" if facts.marked else " (no mark: real by default)"
-    console.print(f"{describe(settings)}: {facts.kind} store{default}, {how}")
+    console.print(f"{store.describe(settings)}: {facts.kind} store{default}, {how}")
     console.print(f"events: {facts.events:,}")
     when = newest.astimezone(settings.tz).isoformat() if newest else "none"
     console.print(f"newest recorded time: {when}")
