@@ -253,6 +253,7 @@ def history_rows(events: Iterable[Any]) -> list[dict[str, Any]]:
                 "channel": meta.channel if meta else None,
                 "correlation_id": meta.correlation_id if meta else None,
                 "policy_version": meta.policy_version if meta else None,
+                "backdated_reason": getattr(meta, "backdated_reason", None),
                 "details": details_of(ev),
             }
         )

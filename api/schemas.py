@@ -134,7 +134,8 @@ class IntakeResult(ActionResult):
 
 
 class TicketOut(BaseModel):
-    """A ticket now or as recorded at ``as_of``; contact data masked unless the role needs it."""
+    """A ticket now, at a business instant ``at`` and/or as known at ``as_known_at``; contact
+    data masked unless the role needs it."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -150,7 +151,17 @@ class TicketOut(BaseModel):
     contact_masked: bool
     sla: list[SlaClock]
     sla_evaluated_at: datetime
-    as_of: datetime | None
+    at: datetime | None = Field(
+        default=None, description="The business instant shown (facts that had happened by then)"
+    )
+    as_known_at: datetime | None = Field(
+        default=None, description="The recording horizon: what the system knew then"
+    )
+    as_of: datetime | None = Field(description="Same as as_known_at (older name)")
+    unplaced: list[str] = Field(
+        default=[],
+        description="Events that had happened by `at` but need a later fact to be applied",
+    )
     legal_actions: list[str]
     allowed_actions: list[str]
 
@@ -166,6 +177,9 @@ class HistoryEvent(BaseModel):
     channel: str | None
     correlation_id: str | None
     policy_version: str | None
+    backdated_reason: str | None = Field(
+        default=None, description="Set on a late entry: why it was recorded after later facts"
+    )
     details: dict[str, Any]
 
 

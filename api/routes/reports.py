@@ -35,12 +35,21 @@ def departments(
     runtime: RuntimeDep,
     date_from: Annotated[Day, Query(alias="from")] = None,
     date_to: Annotated[Day, Query(alias="to")] = None,
+    as_known_at: InstantQuery = None,
     as_of: InstantQuery = None,
 ) -> JSONResponse:
     """Per department (and TOTAL): volumes, on-time rates, durations, satisfaction, backlog.
 
-    ``from``/``to`` are local dates, both included (default: this month up to today).
+    Two time axes. ``from``/``to`` are local dates of business time, both included (default:
+    this month up to today): every fact counts on the day it happened (``occurred_at``), so
+    October traffic entered in November shows in October, and breaches withdrawn by later
+    facts are out (counted in ``breaches_withdrawn``). ``as_known_at`` (older name
+    ``as_of``) is the recording horizon: the report as it could be made then, from the
+    events recorded by that instant (replayed); without it, everything known now.
     """
+    horizon_field = "as_of" if as_known_at is None else "as_known_at"
+    if as_known_at is not None:
+        as_of = as_known_at
     tz = runtime.settings.tz
     now = runtime.now()
     today = now.astimezone(tz).date()
@@ -57,7 +66,7 @@ def departments(
         rows = department_report(store, first, last, now, directory=directory, total=True)
         at, source = now, "views"
     else:
-        at = parse_instant(as_of, "as_of", tz)
+        at = parse_instant(as_of, horizon_field, tz)
         head = int(runtime.desk.recorder.max_notification_id() or 0)
         progress = {"position": head, "head": head, "lag": 0}
         projection = DepartmentPerformance(directory, runtime.settings.timezone)

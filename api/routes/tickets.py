@@ -6,6 +6,7 @@ path sends and who may send it (an action: the policy, against the ticket's depa
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -85,18 +86,39 @@ def show(
     user: CurrentUser,
     runtime: RuntimeDep,
     read: PersonalRead,
+    at: InstantQuery = None,
+    as_known_at: InstantQuery = None,
     as_of: InstantQuery = None,
 ) -> JSONResponse:
-    """The ticket now, or as recorded at ``as_of``; SLA clocks used/left at that instant."""
+    """The ticket now, or on two time axes, each defaulting to now:
+
+    * ``at``: a business instant: the ticket as it stood then, from the facts that had
+      happened by then (``occurred_at``), late entries included: what truly happened;
+    * ``as_known_at`` (older name ``as_of``): the recording horizon: only what had been
+      recorded by then: what the system, and the SLA monitor, knew.
+
+    Both together: the state at ``at`` as known at ``as_known_at``. SLA clocks show business
+    time used and left at ``at`` (or ``as_known_at``, or now).
+    """
     tz = runtime.settings.tz
-    at = None if as_of is None else parse_instant(as_of, "as_of", tz)
+    business = None if at is None else parse_instant(at, "at", tz)
+    horizon_text, horizon_field = (as_known_at, "as_known_at") if as_known_at else (as_of, "as_of")
+    horizon = None if horizon_text is None else parse_instant(horizon_text, horizon_field, tz)
     now = runtime.now()
     current = runtime.desk.ticket(ticket_id, copy=False)  # only read below
-    ticket = current if at is None else runtime.desk.ticket(ticket_id, as_of=at)
-    body = ticket_view(ticket, at or now, runtime.desk.catalogue)
+    unplaced: list[Any] = []
+    if business is not None:
+        ticket, unplaced = runtime.desk.ticket_at(ticket_id, business, horizon)
+    elif horizon is not None:
+        ticket = runtime.desk.ticket(ticket_id, as_of=horizon)
+    else:
+        ticket = current
+    body = ticket_view(ticket, business or horizon or now, runtime.desk.catalogue)
     mine = runtime.policy.ticket_actions(user, current.department, now)
-    body["as_of"] = at
-    body["allowed_actions"] = [] if at is not None else sorted(set(body["legal_actions"]) & mine)
+    body["at"], body["as_known_at"], body["as_of"] = business, horizon, horizon
+    body["unplaced"] = [f"{type(e).__name__}#{e.originator_version}" for e in unplaced]
+    past = business is not None or horizon is not None
+    body["allowed_actions"] = [] if past else sorted(set(body["legal_actions"]) & mine)
     body["contact"], body["contact_masked"] = read.guard(
         body["contact"],
         entitled=runtime.policy.sees_ticket_personal_data(user, current.department, now),
