@@ -70,7 +70,7 @@ def build_runtime(
     own = desk is None
     desk = desk or build_desk(settings)
     try:
-        users = users or load_users(settings.users_file, desk.directory)
+        users = users or load_users(settings.data_file("users").path, desk.directory)
         keys = KeyTable.beside(desk.recorder)  # Idempotency-Key bindings, beside the events
         if keys is not None:
             with schema_lock(settings):
