@@ -37,14 +37,6 @@ class DataFile:
     path: Path
     origin: str  # "shipped", or the environment variable that chose the file
 
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.toml"
-
-    @property
-    def shipped(self) -> bool:
-        return self.origin == SHIPPED
-
 
 @dataclass(frozen=True)
 class Problem:
