@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -168,7 +168,11 @@ def build_inprocess_workers(desk: Desk, settings: Settings | None = None) -> Any
 
     settings = settings or Settings()
     return InProcessWorkers(
-        desk, build_projector(desk, settings), system_clock, plan=callback_plan_of(settings)
+        desk,
+        build_projector(desk, settings),
+        system_clock,
+        plan=callback_plan_of(settings),
+        backfill_grace=timedelta(seconds=settings.sla_backfill_grace_seconds),
     )
 
 

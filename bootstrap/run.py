@@ -7,6 +7,7 @@ with :mod:`workers.runner` (stop on SIGTERM/SIGINT, woken by new events, supervi
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -98,7 +99,8 @@ def run_worker(
         worker: SlaClock | CallbackScheduler
         if name == "sla-clock":
             queries.ensure_indexes()
-            worker = SlaClock(desk, views, queries, system_clock)
+            grace = timedelta(seconds=settings.sla_backfill_grace_seconds)
+            worker = SlaClock(desk, views, queries, system_clock, backfill_grace=grace)
         else:
             plan = callback_plan_of(settings)
             worker = CallbackScheduler(desk, views, queries, system_clock, plan=plan)

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     kafka_group: str = Field(
         default="casetrail.projector", description="consumer group of the Kafka-fed projectors"
     )
+    sla_backfill_grace_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="how long the live SLA clock leaves steps due before a ticket's intake "
+        "was recorded (a backfilled past) alone after that recording, so its contact, "
+        "dispatch or pause can be entered first",
+    )
     log_json: bool = Field(
         default=True,
         description="JSON log lines (workers and serve); false: plain console lines",

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
 from projections.due_queries import ViewQueries
 from workers.callbacks import CallbackPlanConfig, CallbackScheduler
-from workers.sla_clock import ProjectorViews, SlaClock
+from workers.sla_clock import BACKFILL_GRACE, ProjectorViews, SlaClock
 from workers.supervisor import Supervised
 
 log = structlog.get_logger("casetrail.inprocess")
@@ -34,6 +34,7 @@ class InProcessWorkers:
         *,
         idle_wait: float = 1.0,
         plan: CallbackPlanConfig | None = None,
+        backfill_grace: timedelta = BACKFILL_GRACE,
     ) -> None:
         self.desk = desk
         self.stop = threading.Event()
@@ -42,7 +43,9 @@ class InProcessWorkers:
         self.views = ProjectorViews(self.projector)
         self.queries = ViewQueries.of(self.projector.followers)
         self.queries.ensure_indexes()
-        self.sla_clock = SlaClock(desk, self.views, self.queries, clock)
+        self.sla_clock = SlaClock(
+            desk, self.views, self.queries, clock, backfill_grace=backfill_grace
+        )
         self.callbacks = CallbackScheduler(desk, self.views, self.queries, clock, plan=plan)
         self.supervised = [
             Supervised("projector", self._project, self.stop, restart=self._restart_projector),

@@ -236,7 +236,9 @@ class SlaClock:
         self.last_wait: float | None = None  # seconds run_forever last decided to sleep
         self.stuck = False  # the last pass left due rows it could not settle
         self.backfill_grace = backfill_grace
-        self.held: dict[str, datetime] = {}  # ticket id -> when its backfilled past is judged
+        # Backfilled tickets: id -> (when their past is judged, their next step due after
+        # the intake was recorded, which is not held back; None if none).
+        self.held: dict[str, tuple[datetime, datetime | None]] = {}
         self.log = log.bind(worker=name)
 
     @property
@@ -273,7 +275,7 @@ class SlaClock:
         self.stuck = False
         while True:
             self.catch_up()
-            rows = self.queries.due(until, limit=self.batch_size, exclude=self._holding())
+            rows = self.queries.due(until, limit=self.batch_size, exclude=self._holding(until))
             if not rows:
                 break
             # With a full page, clocks beyond the page may be due before later heap entries:
@@ -340,18 +342,12 @@ class SlaClock:
             if not actions:
                 self.stats.stale += 1
                 return 0, None
+            actions = self._not_held(ticket, actions, bound)
+            if not actions:
+                return 0, None
             action = actions[0]
             if action["at"] > not_after:
                 return 0, action["at"]  # the view was early: keep time order
-            release = self._backfill_release(ticket, action["at"])
-            if release is not None:
-                self.held[ticket_id] = release
-                bound.info(
-                    "backfilled ticket held",
-                    due_at=action["at"].isoformat(),
-                    until=release.isoformat(),
-                )
-                return 0, None
             cmd = command_for(ticket.id, action)
             if self.simulated:
                 self.clock.advance_to(action["at"])  # type: ignore[attr-defined]
@@ -393,12 +389,35 @@ class SlaClock:
         release = recorded + self.backfill_grace
         return release if self.clock() < release else None
 
-    def _holding(self) -> list[str]:
-        """Tickets still held back (those whose grace has passed are let go)."""
+    def _not_held(self, ticket: Ticket, actions: list[dict[str, Any]], bound: Any) -> list[Any]:
+        """``actions`` less those held back as a backfilled past (noting the ticket as held)."""
+        free = [a for a in actions if self._backfill_release(ticket, a["at"]) is None]
+        if len(free) == len(actions):
+            return actions
+        release = self._backfill_release(ticket, actions[0]["at"])
+        assert release is not None
+        later = [a["at"] for a in ticket.due_actions(datetime.max.replace(tzinfo=release.tzinfo))]
+        next_free = min((at for at in later if at >= ticket.created_on), default=None)
+        if ticket.id not in self.held:
+            bound.info(
+                "backfilled ticket held",
+                held_steps=len(actions) - len(free),
+                until=release.isoformat(),
+            )
+        self.held[str(ticket.id)] = (release, next_free)
+        return free
+
+    def _holding(self, until: datetime) -> list[str]:
+        """Tickets held back with nothing else due by ``until`` (those whose grace has passed
+        are let go)."""
+        if not self.held:
+            return []  # nothing held (always so on a simulated clock): no need to read the clock
         now = self.clock()
-        for ticket_id in [t for t, release in self.held.items() if release <= now]:
+        for ticket_id in [t for t, (release, _) in self.held.items() if release <= now]:
             del self.held[ticket_id]
-        return sorted(self.held)
+        return sorted(
+            t for t, (_, following) in self.held.items() if following is None or following > until
+        )
 
     def _read(self, ticket_id: str) -> Ticket | None:
         """The ticket as it stands, for reading only: the desk's cached copy, not a deep copy
@@ -437,11 +456,11 @@ class SlaClock:
 
     def seconds_to_next(self) -> float:
         """How long to sleep: exactly until the next due step, at most the safety timeout."""
-        held = self._holding()
+        held = self._holding(self.clock())
         nxt = self.queries.next_due(exclude=held)
-        if held:
-            first_release = min(self.held.values())
-            nxt = first_release if nxt is None else min(nxt, first_release)
+        for release, following in self.held.values():
+            soonest = release if following is None else min(release, following)
+            nxt = soonest if nxt is None else min(nxt, soonest)
         if nxt is None:
             return self.safety_timeout
         seconds = (nxt - self.clock()).total_seconds()
