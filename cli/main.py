@@ -62,18 +62,40 @@ def _parse_time(value: str | None) -> datetime | None:
 @ticket_app.command("show")
 def ticket_show(
     ticket_id: UUID,
-    as_of: Annotated[
-        str | None, typer.Option(help="ISO-8601 instant: the ticket as recorded then")
+    at: Annotated[
+        str | None,
+        typer.Option(help="ISO-8601 business instant: the ticket as it stood then (what happened)"),
+    ] = None,
+    as_known_at: Annotated[
+        str | None,
+        typer.Option(
+            "--as-known-at",
+            "--as-of",
+            help="ISO-8601 recording horizon: only what was recorded by then (what was known)",
+        ),
     ] = None,
 ) -> None:
-    """Show a ticket's state, department and SLA clocks (optionally as of a past instant)."""
+    """Show a ticket's state, department and SLA clocks, now or on two time axes:
+    ``--at`` a business instant, ``--as-known-at`` a recording horizon (both: the state at
+    ``--at`` as it was known at ``--as-known-at``)."""
     desk = build_desk()
+    business, horizon = _parse_time(at), _parse_time(as_known_at)
+    unplaced: list[Any] = []
     try:
-        t = desk.ticket(ticket_id, as_of=_parse_time(as_of))
+        if business is not None:
+            t, unplaced = desk.ticket_at(ticket_id, business, horizon)
+        else:
+            t = desk.ticket(ticket_id, as_of=horizon)
     except DomainError as e:
         _fail(e)
         return
     head = Table(title=f"{t.number}  ({t.kind})", show_header=False)
+    if business is not None or horizon is not None:
+        head.add_row("at 业务时刻", _when(business) if business else "now")
+        head.add_row("as known at 记录截至", _when(horizon) if horizon else "now")
+    if unplaced:
+        names = ", ".join(f"{type(e).__name__}#{e.originator_version}" for e in unplaced)
+        head.add_row("not placed 无法排入", names)
     for label, value in (
         ("state 状态", t.state.value),
         ("department 责任部门", t.department or ""),
@@ -103,8 +125,7 @@ def ticket_show(
         clocks.add_column(col)
     clocks.add_column("used 已用", justify="right")
     clocks.add_column("left 剩余", justify="right")
-    at = _parse_time(as_of) or desk.clock()
-    for row in t.sla_summary(at, desk.catalogue):
+    for row in t.sla_summary(business or horizon or desk.clock(), desk.catalogue):
         clocks.add_row(
             row["milestone"],
             str(row["cycle"]),

@@ -53,3 +53,40 @@ def test_an_unknown_ticket_is_a_clear_error(store: Settings) -> None:
     assert result.exit_code == 1
     assert "not_found" in result.output
     assert "Traceback" not in result.output
+
+
+def test_ticket_show_at_a_business_instant_and_as_known_at_a_recording_instant(
+    store: Settings,
+) -> None:
+    # Received Monday 09:00 and verified at 09:30, both typed in on Tuesday at 10:00.
+    clock = FakeClock(bj(2026, 10, 13, 10, 0))
+    desk = make_desk(clock, env=store.eventsourcing_env())
+    o = receive(desk, occurred_at=bj(2026, 10, 12, 9, 0))
+    o = act(desk, o, "verify", occurred_at=bj(2026, 10, 12, 9, 30))
+    desk.close()
+    runner = CliRunner()
+
+    # What had happened by Monday 10:00 (as known now): verified.
+    then = runner.invoke(app, ["ticket", "show", str(o.id), "--at", "2026-10-12T10:00"])
+    assert then.exit_code == 0, then.output
+    assert "verified" in then.output
+    assert "2026-10-12 10:00" in then.output
+    # Monday 09:10: received, not yet verified.
+    earlier = runner.invoke(app, ["ticket", "show", str(o.id), "--at", "2026-10-12T09:10"])
+    assert "received" in earlier.output
+    assert "verified" not in earlier.output
+    # As known on Monday evening: nothing had been recorded yet.
+    unknown = runner.invoke(
+        app,
+        [
+            "ticket",
+            "show",
+            str(o.id),
+            "--at",
+            "2026-10-12T10:00",
+            "--as-known-at",
+            "2026-10-12T18:00",
+        ],
+    )
+    assert unknown.exit_code == 1
+    assert "not_found" in unknown.output
