@@ -1,11 +1,16 @@
-/* Auditor view: a ticket's full history (who/when/why) and an as-of picker that replays it. */
+/* Auditor view: a ticket's full history (who/when/why) and an as-of picker that replays it on
+   either time axis: as known then (recording horizon, as_known_at) or as it happened (business
+   instant, at: late entries included). */
 "use strict";
 (async () => {
   const { el, t, v, api, qs } = CT;
   await CT.header("audit");
   const range = document.getElementById("asof-range");
   const input = document.getElementById("asof-input");
+  const axis = document.getElementById("asof-axis");
   let stops = []; let ticketId = null; let history = [];
+  const happened = () => axis.value === "happened";
+  const timeOf = (e) => (happened() ? e.occurred_at : e.recorded_at);
   const pad = (n) => String(n).padStart(2, "0");
   const localInput = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 
@@ -18,15 +23,20 @@
   } catch (e) { /* not signed in: the header says so */ }
 
   async function showAsOf(asOf) {
-    const tk = await api(`/tickets/${ticketId}` + qs({ as_of: asOf }));
+    const tk = await api(`/tickets/${ticketId}` + qs(happened() ? { at: asOf } : { as_known_at: asOf }));
+    const unplaced = document.getElementById("asof-unplaced");
+    unplaced.hidden = !(tk.unplaced && tk.unplaced.length);
+    unplaced.textContent = unplaced.hidden ? "" : `${t("unplaced")}: ${tk.unplaced.join(", ")}`;
     document.getElementById("asof-label").textContent = asOf ? CT.fmtTime(asOf) : t("now");
     document.getElementById("asof-label").dataset.asOf = asOf || "";
     const st = document.getElementById("asof-state"); st.textContent = v(tk.state); st.dataset.state = tk.state; st.dataset.version = tk.version;
     document.getElementById("asof-details").replaceChildren(...TicketPage.details(tk));
     document.getElementById("asof-sla").replaceChildren(TicketPage.slaTable(tk.sla, !asOf));
     document.querySelectorAll("#history-table tbody tr").forEach((tr) => {
-      tr.classList.toggle("future", !!asOf && tr.dataset.recorded > asOf);
-      tr.style.opacity = !!asOf && new Date(tr.dataset.recorded) > new Date(asOf) ? 0.35 : 1;
+      const when = happened() ? tr.dataset.occurred : tr.dataset.recorded;
+      const later = !!asOf && new Date(when) > new Date(asOf);
+      tr.classList.toggle("future", later);
+      tr.style.opacity = later ? 0.35 : 1;
     });
     CT.tickCountdowns();
   }
@@ -41,10 +51,12 @@
         { label: "what", render: (e) => [el("b", {}, v(e.name)), el("div", { class: "muted" }, e.name)] },
         { label: "when", render: (e) => CT.fmtTime(e.occurred_at) }, { label: "recorded_at", render: (e) => CT.fmtTime(e.recorded_at) },
         { label: "who", render: (e) => `${e.actor || "—"} (${v(e.role)})` }, { label: "department", key: "department" },
-        { label: "channel", key: "channel" }, { label: "why", render: (e) => el("div", { class: "det" }, TicketPage.describe(e.details)) },
-      ], history, { id: "history-table", rowAttrs: (e) => ({ "data-recorded": e.recorded_at, "data-event": e.name }) }));
-      stops = history.map((e) => e.recorded_at).concat([null]);
-      range.max = stops.length - 1; range.value = stops.length - 1;
+        { label: "channel", key: "channel" }, { label: "why", render: (e) => el("div", { class: "det" },
+          e.backdated_reason ? el("span", { class: "badge late-mark" }, `${t("late_entry_mark")}: ${e.backdated_reason}`) : null,
+          e.details.reason_code ? el("b", {}, v(e.details.reason_code) + " · ") : null,
+          TicketPage.describe(e.details)) },
+      ], history, { id: "history-table", rowAttrs: (e) => ({ "data-recorded": e.recorded_at, "data-occurred": e.occurred_at, "data-event": e.name }) }));
+      setStops();
       ["asof-card", "asof-body", "history-card"].forEach((x) => { document.getElementById(x).hidden = false; });
       history.forEach((e, i) => range.setAttribute("data-stop-" + i, e.name));
       await showAsOf(null);
@@ -52,6 +64,17 @@
       history_replace(id);
     } catch (e) { CT.flash(CT.errText(e), "error"); }
   }
+  function setStops() {
+    // One stop per distinct instant on the chosen axis, in time order, then "now".
+    const times = [...new Set(history.map(timeOf))].sort((a, b) => new Date(a) - new Date(b));
+    stops = times.concat([null]);
+    range.max = stops.length - 1; range.value = stops.length - 1;
+  }
+  axis.addEventListener("change", async () => {
+    if (!ticketId) return;
+    setStops(); input.value = localInput(new Date());
+    try { await showAsOf(null); } catch (e) { CT.flash(CT.errText(e), "error"); }
+  });
   function history_replace(id) { const u = new URL(location.href); u.searchParams.set("id", id); window.history.replaceState(null, "", u); }
   range.addEventListener("input", async () => {
     const at = stops[Number(range.value)];

@@ -32,6 +32,10 @@ window.I18N = {
     total: "合计", pages: "页面", welcome: "请选择演示用户后进入各页面。",
     paused: "暂停", met: "达标", late: "逾期完成", cancelled: "已取消",
     sla_state: "SLA 状态", projection_lag: "视图延迟", warnings: "预警",
+    late_entry: "补录（事后录入）", late_entry_hint: "事实发生在过去：填写发生时间；早于工单最近一条事实时须勾选补录并说明原因。",
+    occurred_at: "发生时间", backdated: "补录", backdated_reason: "补录原因", late_entry_mark: "补录",
+    axis: "时间轴", axis_known: "当时已知（记录时刻）", axis_happened: "实际发生（业务时刻）",
+    breaches_withdrawn: "撤销超时", unplaced: "无法排入的事件",
   },
   en: {
     app: "casetrail 95598 service desk", home: "Home", agent: "Agent workspace", monitor: "SLA monitor",
@@ -64,6 +68,10 @@ window.I18N = {
     live_state: "Current state", total: "Total", pages: "Pages", welcome: "Pick a demo user, then open a page.",
     paused: "Paused", met: "Met", late: "Met late", cancelled: "Cancelled",
     sla_state: "SLA state", projection_lag: "View lag", warnings: "Warnings",
+    late_entry: "Late entry", late_entry_hint: "It happened earlier: give when. Before the ticket's latest fact, tick backdated and say why.",
+    occurred_at: "Happened at", backdated: "Backdated", backdated_reason: "Why entered late", late_entry_mark: "late entry",
+    axis: "Time axis", axis_known: "As known then (recorded)", axis_happened: "As it happened (business time)",
+    breaches_withdrawn: "Breaches withdrawn", unplaced: "Events that could not be placed",
   },
 };
 /* Values shown in tables: states, kinds, milestones, actions, events, roles. */
@@ -98,6 +106,8 @@ window.I18N_VALUES = {
     SlaWarningRaised: "SLA 预警", SlaBreached: "SLA 超时", Escalated: "升级", ComplaintClosed: "办结",
     TicketClosed: "办结", ComplaintReopened: "重开", ClockPaused: "暂停计时", ClockResumed: "恢复计时",
     TicketVerified: "核实", ComplaintVerified: "核实", ComplaintClassified: "分类", CauseAnalysed: "原因分析",
+    CustomerContacted: "联系客户", SlaBreachWithdrawn: "撤销超时认定", SlaWarningWithdrawn: "撤销预警", SlaBreachReattributed: "超时改记责任部门",
+    met_before: "实际已按时完成", paused_before: "补录的暂停使时限后移",
     SlaTargetMet: "SLA 达标", SlaClockStarted: "SLA 计时开始", CallbackRequested: "申请回访", CallbackReleased: "回访取消", WorkOrderAccepted: "接单", TicketClassified: "分类", CauseRecorded: "记录原因",
     service_attitude: "服务态度", power_outage: "停电", voltage_quality: "电压质量", billing: "电费",
   },

@@ -33,6 +33,7 @@
       document.getElementById("report-table").replaceChildren(CT.table([
         { label: "department", render: name }, num("received"), num("closed"),
         { label: "on_time_rate", cls: "num", render: (r) => pct(onTime(r)) }, { label: "breaches", cls: "num", render: (r) => r.breaches_total },
+        { label: "breaches_withdrawn", cls: "num", render: (r) => r.breaches_withdrawn || 0 },
         num("transfers"), num("urges"), num("supervisions"),
         { label: "reopen_rate", cls: "num", render: (r) => pct(r.reopen_rate) },
         { label: "callback_coverage", cls: "num", render: (r) => pct(r.callback_coverage) },

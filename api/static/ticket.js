@@ -20,7 +20,9 @@ const TicketPage = (() => {
     if (!rb) return { properties: {}, required: [] };
     return unwrap(rb.content["application/json"].schema);
   }
-  const SKIP = new Set(["channel", "occurred_at", "command_id", "expected_version", "correlation_id", "causation_id"]);
+  const SKIP = new Set(["channel", "command_id", "expected_version", "correlation_id", "causation_id"]);
+  // A fact entered late (补录): when it happened, and why it is entered after later facts.
+  const LATE = new Set(["occurred_at", "backdated", "backdated_reason"]);
 
   function details(tk) {
     const rows = [
@@ -72,10 +74,13 @@ const TicketPage = (() => {
     const req = new Set(s.required || []);
     const form = el("form", { class: "stack action-form", id: "form-" + action, novalidate: true });
     form.append(el("h2", {}, `${v(action)} (${action})`));
+    const late = el("details", { class: "late-entry", id: `late-${action}` }, el("summary", {}, t("late_entry")),
+      el("p", { class: "muted" }, t("late_entry_hint")));
     for (const [name, raw] of props) {
       const p = unwrap(raw);
       const id = `a-${action}-${name}`;
-      form.append(el("label", { for: id }, name, req.has(name) ? el("span", { class: "req" }, "*") : null));
+      const into = LATE.has(name) ? late : form;
+      into.append(el("label", { for: id }, t(name) !== name ? `${t(name)} (${name})` : name, req.has(name) ? el("span", { class: "req" }, "*") : null));
       let input;
       if (p.enum) {
         input = el("select", { id, name }, req.has(name) ? null : el("option", { value: "" }, "—"), p.enum.map((x) => el("option", { value: x, selected: p.default === x }, `${v(x)} (${x})`)));
@@ -84,8 +89,9 @@ const TicketPage = (() => {
       else if (p.type === "boolean") input = el("input", { id, name, type: "checkbox", "data-kind": "bool" });
       else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name });
       else input = el("input", { id, name, value: name === "owner" && CT.state.me ? CT.state.me.name.split(" ")[0] : (p.default || "") });
-      form.append(input, el("div", { class: "field-error", "data-for": name }));
+      into.append(input, el("div", { class: "field-error", "data-for": name }));
     }
+    if (late.querySelector("input")) form.append(late);
     form.append(el("div", { class: "field-error", "data-for": "_form" }));
     form.append(el("div", { class: "buttons" },
       el("button", { type: "submit", class: "primary", id: "confirm-" + action }, t("confirm")),

@@ -200,3 +200,60 @@ def test_auditor_moves_the_as_of_picker_and_sees_the_earlier_state(
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", page.inner_text("#asof-label"))
     assert page.get_attribute("#asof-state", "data-version") == "1"
     page.screenshot(path=str(shots / "audit.png"), full_page=True)
+
+
+def test_auditor_switches_to_business_time_and_sees_the_late_entry_marked(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    # A complaint that came in on paper two days ago, typed in now with what followed.
+    from datetime import UTC, datetime, timedelta
+
+    happened = datetime.now(UTC) - timedelta(days=2)
+    caller = {
+        "kind": "complaint",
+        "customer_name": "钱女士",
+        "phone": "13600136000",
+        "address": "城关镇人民路3号",
+        "category": "billing",
+        "content": "纸质投诉单补录",
+        "area": "urban",
+        "station": "station_1",
+        "occurred_at": happened.isoformat(),
+    }
+    t = live.post("/tickets", AGENT, caller)
+    live.post(
+        f"/tickets/{t['id']}/verify",
+        AGENT,
+        {"occurred_at": (happened + timedelta(hours=2)).isoformat()},
+    )
+    live.post(
+        f"/tickets/{t['id']}/contact_customer",
+        AGENT,
+        {
+            "note": "已电话联系",
+            "occurred_at": (happened + timedelta(hours=1)).isoformat(),
+            "backdated": True,
+            "backdated_reason": "纸质登记次日补录",
+        },
+    )
+
+    sign_in(page, live, AUDITOR, f"audit.html?id={t['id']}")
+    page.goto(f"{live.url}/audit.html?id={t['id']}")
+    page.wait_for_selector('#asof-state[data-state="verified"]')
+    late = page.inner_text('#history-table tr[data-event="CustomerContacted"]')
+    assert "补录: 纸质登记次日补录" in late
+
+    # On the recording axis the whole past arrives at once; on the business axis it unfolds.
+    page.select_option("#asof-axis", "happened")
+    page.fill("#asof-range", "0")  # the instant the call happened, two days ago
+    page.wait_for_selector('#asof-state[data-state="received"]')
+    stops = int(page.get_attribute("#asof-range", "max") or 0)
+    assert stops >= 3  # received, contacted (late entry), verified, now
+    page.fill("#asof-range", "1")  # one hour later: contacted, not yet verified
+    page.wait_for_function(
+        "() => document.querySelector('#asof-state').dataset.state === 'received'"
+        " && document.querySelector('#asof-sla').innerText.length > 0"
+    )
+    page.screenshot(path=str(shots / "audit-business-time.png"), full_page=True)
+    page.fill("#asof-range", "2")  # two hours later: verified
+    page.wait_for_selector('#asof-state[data-state="verified"]')
