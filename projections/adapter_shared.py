@@ -182,7 +182,34 @@ class SqlViewStore(Generic[S]):
                 c.execute(
                     f'CREATE TABLE IF NOT EXISTS "{table.name}" ({cols}, PRIMARY KEY ({keys}))'
                 )
+                self._add_new_columns(c, table)
             self.create_failures_table(c)
+
+    def _add_new_columns(self, c: Any, table: Table) -> None:
+        """Columns a newer release declares that a table made by an older one lacks.
+
+        They are added empty (a counter at zero): right for a column that counts facts of a
+        new kind of event, which no event stored before the release can be. A column
+        whose values old events bear on comes with a new projection ``version`` and a rebuild
+        (``casetrail projections rebuild``), said in the release notes.
+        """
+        have = self.column_names(c, table.name)
+        for name, kind in table.columns:
+            if name not in have:
+                # A counter starts at zero, as the fold starts a new row's counters.
+                zero = " NOT NULL DEFAULT 0" if kind == "int" else ""
+                c.execute(
+                    f'ALTER TABLE "{table.name}" ADD COLUMN "{name}" {self.sql_types[kind]}{zero}'
+                )
+
+    def column_names(self, c: Any, name: str) -> set[str]:
+        """The columns table ``name`` has (PostgreSQL; SQLite overrides)."""
+        c.execute(
+            "SELECT column_name FROM information_schema.columns "
+            f"WHERE table_schema = current_schema() AND table_name = {self.mark}",
+            (name,),
+        )
+        return {row["column_name"] for row in c.fetchall()}
 
     def drop_tables(self) -> None:
         self.create_table()

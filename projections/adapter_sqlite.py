@@ -70,6 +70,10 @@ class SQLiteViewStore(SqlViewStore[_Shape], SQLiteTrackingRecorder):
     def _instant_param(self, value: datetime) -> Any:
         return value.isoformat()
 
+    def column_names(self, c: Any, name: str) -> set[str]:
+        c.execute(f'PRAGMA table_info("{name}")')
+        return {row["name"] for row in c.fetchall()}
+
     def has_table(self, name: str) -> bool:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
