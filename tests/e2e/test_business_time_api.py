@@ -143,6 +143,24 @@ def repair_with_crew(d: Desk) -> str:
 OCTOBER = {"from": "2026-10-01", "to": "2026-10-31"}
 
 
+def arrived_at_0940(d: Desk, ticket: str) -> None:
+    """The crew was on site at 09:40, entered at the desk's clock (whenever it was phoned in)."""
+    d.act(ticket, "record_arrival", "station_1", bj(2026, 10, 12, 9, 40), crew="抢修一班")
+
+
+def transfer_at_0930(d: Desk, ticket: str) -> None:
+    """The work order went to station_2 at 09:30, entered at the desk's clock."""
+    d.act(
+        ticket,
+        "transfer",
+        "supervisor",
+        bj(2026, 10, 12, 9, 30),
+        to_department="station_2",
+        owner="王五",
+        reason="线路属二站",
+    )
+
+
 def test_an_arrival_phoned_in_late_is_on_time_and_the_breach_is_withdrawn(d: Desk) -> None:
     ticket = repair_with_crew(d)
     d.at(ARRIVAL_DUE + timedelta(seconds=1))
@@ -155,7 +173,7 @@ def test_an_arrival_phoned_in_late_is_on_time_and_the_breach_is_withdrawn(d: Des
 
     # On site at 09:40; the crew phoned it in at 10:00, twenty minutes later.
     d.at(bj(2026, 10, 12, 10, 0))
-    d.act(ticket, "record_arrival", "station_1", bj(2026, 10, 12, 9, 40), crew="抢修一班")
+    arrived_at_0940(d, ticket)
 
     arrival = d.clock_of(ticket, "arrival")
     assert (arrival["outcome"], arrival["breached"]) == ("met", False)
@@ -181,7 +199,7 @@ def test_an_arrival_phoned_in_late_but_before_the_clock_acted_needs_no_correctio
 ) -> None:
     ticket = repair_with_crew(d)
     d.at(bj(2026, 10, 12, 9, 44))  # entered at 09:44, before the 09:45 breach
-    d.act(ticket, "record_arrival", "station_1", bj(2026, 10, 12, 9, 40), crew="抢修一班")
+    arrived_at_0940(d, ticket)
     d.at(bj(2026, 10, 12, 10, 0))
     d.run_clock()
 
@@ -200,15 +218,7 @@ def test_a_breach_after_a_business_time_transfer_counts_for_the_new_department(
 
     # The work order went to station_2 at 09:30; the transfer was typed in at 09:50.
     d.at(bj(2026, 10, 12, 9, 50))
-    d.act(
-        ticket,
-        "transfer",
-        "supervisor",
-        bj(2026, 10, 12, 9, 30),
-        to_department="station_2",
-        owner="王五",
-        reason="线路属二站",
-    )
+    transfer_at_0930(d, ticket)
 
     moved = d.named(ticket, "SlaBreachReattributed")
     assert [(e["details"]["from_department"], e["details"]["department"]) for e in moved] == [
@@ -224,15 +234,7 @@ def test_a_transfer_recorded_before_the_breach_credits_it_to_the_new_department(
 ) -> None:
     ticket = repair_dispatched(d)
     d.at(bj(2026, 10, 12, 9, 31))
-    d.act(
-        ticket,
-        "transfer",
-        "supervisor",
-        bj(2026, 10, 12, 9, 30),
-        to_department="station_2",
-        owner="王五",
-        reason="线路属二站",
-    )
+    transfer_at_0930(d, ticket)
     d.at(ARRIVAL_DUE + timedelta(seconds=1))
     d.run_clock()
 
@@ -245,7 +247,7 @@ def test_at_and_as_known_at_give_what_happened_and_what_was_known(d: Desk) -> No
     d.at(ARRIVAL_DUE + timedelta(seconds=1))
     d.run_clock()
     d.at(bj(2026, 10, 12, 10, 0))
-    d.act(ticket, "record_arrival", "station_1", bj(2026, 10, 12, 9, 40), crew="抢修一班")
+    arrived_at_0940(d, ticket)
     one_past_due = bj(2026, 10, 12, 9, 46)
 
     # What the SLA monitor saw at 09:46: the crew not on site, the arrival breached.

@@ -10,6 +10,7 @@ level 1 at 80 % (36 min), level 2 at 100 %, level 3 (督办) at 150 %.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -54,6 +55,38 @@ def events_after(desk: Desk, ticket: Outcome, version: int) -> list[Any]:
     return [e for e in history(desk, ticket.id) if e.originator_version > version]
 
 
+def arrive(desk: Desk, ticket: Outcome, at: datetime) -> Outcome:
+    """The crew on site at ``at`` (business time), entered whenever the clock says."""
+    return act(desk, ticket, "record_arrival", HANDLER, crew="抢修一班", occurred_at=at)
+
+
+def transfer_to_station_2(desk: Desk, ticket: Outcome, at: datetime) -> Outcome:
+    """The work order handed to station_2 at ``at`` (business time)."""
+    return act(
+        desk,
+        ticket,
+        "transfer",
+        to_department="station_2",
+        owner="王五",
+        reason="线路属二站",
+        occurred_at=at,
+    )
+
+
+def verified_at_1030_entered_at_1100(desk: Desk, clock: FakeClock) -> Outcome:
+    ticket = receive(desk)
+    clock.set(bj(2026, 10, 12, 11, 0))
+    act(desk, ticket, "verify", occurred_at=bj(2026, 10, 12, 10, 30))
+    return ticket
+
+
+def contacted_late(desk: Desk, ticket: Outcome, **late: Any) -> Outcome:
+    """Contact at 10:00, entered after the 10:30 verification, with ``late`` (flag, reason)."""
+    return act(
+        desk, ticket, "contact_customer", note="已致电", occurred_at=bj(2026, 10, 12, 10, 0), **late
+    )
+
+
 def test_an_arrival_phoned_in_late_withdraws_the_breach_it_disproves(
     memory_desk: Desk, clock: FakeClock
 ) -> None:
@@ -63,14 +96,7 @@ def test_an_arrival_phoned_in_late_withdraws_the_breach_it_disproves(
 
     # The crew arrived at 09:40; the station phoned it in at 10:05.
     clock.set(bj(2026, 10, 12, 10, 5))
-    out = act(
-        memory_desk,
-        ticket,
-        "record_arrival",
-        HANDLER,
-        crew="抢修一班",
-        occurred_at=bj(2026, 10, 12, 9, 40),
-    )
+    out = arrive(memory_desk, ticket, bj(2026, 10, 12, 9, 40))
 
     assert out.events == ["CrewArrived", "SlaTargetMet", "SlaBreachWithdrawn"]
     new = events_after(memory_desk, ticket, version)
@@ -92,56 +118,37 @@ def test_an_arrival_phoned_in_late_withdraws_the_breach_it_disproves(
     assert (run.outcome, run.breached, run.breach) == ("met", False, None)
 
 
-def test_an_arrival_after_the_due_instant_keeps_the_breach(
-    memory_desk: Desk, clock: FakeClock
+@pytest.mark.parametrize(
+    ("arrived", "then"),
+    [
+        # After the due instant: the breach stands.
+        (bj(2026, 10, 12, 9, 50), ["CrewArrived", "SlaTargetMet"]),
+        # Exactly at it: on time, and the breach is withdrawn.
+        (ARRIVAL_DUE, ["CrewArrived", "SlaTargetMet", "SlaBreachWithdrawn"]),
+    ],
+)
+def test_an_arrival_at_or_after_the_due_instant(
+    memory_desk: Desk, clock: FakeClock, arrived: datetime, then: list[str]
 ) -> None:
     ticket = repair_with_crew(memory_desk, clock)
     breach_arrival(memory_desk, clock, ticket)
 
     clock.set(bj(2026, 10, 12, 10, 5))
-    out = act(
-        memory_desk,
-        ticket,
-        "record_arrival",
-        HANDLER,
-        crew="抢修一班",
-        occurred_at=bj(2026, 10, 12, 9, 50),
-    )
+    out = arrive(memory_desk, ticket, arrived)
 
-    assert out.events == ["CrewArrived", "SlaTargetMet"]
-    assert memory_desk.ticket(ticket.id).runs["arrival#1"].breached is True
-
-
-def test_an_arrival_exactly_at_the_due_instant_is_on_time_and_withdraws_the_breach(
-    memory_desk: Desk, clock: FakeClock
-) -> None:
-    ticket = repair_with_crew(memory_desk, clock)
-    breach_arrival(memory_desk, clock, ticket)
-
-    clock.set(bj(2026, 10, 12, 10, 0))
-    out = act(
-        memory_desk, ticket, "record_arrival", HANDLER, crew="抢修一班", occurred_at=ARRIVAL_DUE
-    )
-
-    assert out.events == ["CrewArrived", "SlaTargetMet", "SlaBreachWithdrawn"]
+    assert out.events == then
+    breached = memory_desk.ticket(ticket.id).runs["arrival#1"].breached
+    assert breached is ("SlaBreachWithdrawn" not in then)
 
 
 def test_a_fact_dated_before_the_latest_fact_needs_the_backdated_flag(
     memory_desk: Desk, clock: FakeClock
 ) -> None:
-    ticket = receive(memory_desk)
-    clock.set(bj(2026, 10, 12, 11, 0))
-    act(memory_desk, ticket, "verify", occurred_at=bj(2026, 10, 12, 10, 30))
+    ticket = verified_at_1030_entered_at_1100(memory_desk, clock)
     before = len(history(memory_desk, ticket.id))
 
     with pytest.raises(InvalidValue) as refused:
-        act(
-            memory_desk,
-            ticket,
-            "contact_customer",
-            note="已致电",
-            occurred_at=bj(2026, 10, 12, 10, 0),
-        )
+        contacted_late(memory_desk, ticket)
 
     assert refused.value.details["field"] == "occurred_at"
     assert "ComplaintVerified" in refused.value.message
@@ -153,48 +160,21 @@ def test_a_fact_dated_before_the_latest_fact_needs_the_backdated_flag(
 def test_backdated_needs_a_reason_and_a_reason_needs_the_flag(
     memory_desk: Desk, clock: FakeClock
 ) -> None:
-    ticket = receive(memory_desk)
-    clock.set(bj(2026, 10, 12, 11, 0))
-    act(memory_desk, ticket, "verify", occurred_at=bj(2026, 10, 12, 10, 30))
-    earlier = bj(2026, 10, 12, 10, 0)
+    ticket = verified_at_1030_entered_at_1100(memory_desk, clock)
 
     with pytest.raises(InvalidValue) as no_reason:
-        act(
-            memory_desk,
-            ticket,
-            "contact_customer",
-            note="已致电",
-            occurred_at=earlier,
-            backdated=True,
-        )
+        contacted_late(memory_desk, ticket, backdated=True)
     with pytest.raises(InvalidValue) as no_flag:
-        act(
-            memory_desk,
-            ticket,
-            "contact_customer",
-            note="已致电",
-            occurred_at=earlier,
-            backdated_reason="纸质登记",
-        )
+        contacted_late(memory_desk, ticket, backdated_reason="纸质登记")
 
     assert no_reason.value.details["field"] == "backdated_reason"
     assert no_flag.value.details["field"] == "backdated"
 
 
 def test_a_backdated_fact_is_recorded_with_its_reason(memory_desk: Desk, clock: FakeClock) -> None:
-    ticket = receive(memory_desk)
-    clock.set(bj(2026, 10, 12, 11, 0))
-    act(memory_desk, ticket, "verify", occurred_at=bj(2026, 10, 12, 10, 30))
+    ticket = verified_at_1030_entered_at_1100(memory_desk, clock)
 
-    act(
-        memory_desk,
-        ticket,
-        "contact_customer",
-        note="已致电",
-        occurred_at=bj(2026, 10, 12, 10, 0),
-        backdated=True,
-        backdated_reason="坐席高峰后补录",
-    )
+    contacted_late(memory_desk, ticket, backdated=True, backdated_reason="坐席高峰后补录")
 
     contacted = of_type(history(memory_desk, ticket.id), "CustomerContacted")[0]
     assert contacted.meta.occurred_at == bj(2026, 10, 12, 10, 0)
@@ -212,14 +192,7 @@ def test_the_sla_clock_steps_do_not_count_as_the_latest_fact(
 
     # 09:40 lies before the breach (09:45, the clock's) but after the crew dispatch (09:10).
     clock.set(bj(2026, 10, 12, 10, 5))
-    act(
-        memory_desk,
-        ticket,
-        "record_arrival",
-        HANDLER,
-        crew="抢修一班",
-        occurred_at=bj(2026, 10, 12, 9, 40),
-    )
+    arrive(memory_desk, ticket, bj(2026, 10, 12, 9, 40))
 
     assert memory_desk.ticket(ticket.id).latest_fact == (bj(2026, 10, 12, 9, 40), "CrewArrived")
 
@@ -232,15 +205,7 @@ def test_a_breach_is_credited_to_the_department_holding_the_ticket_at_its_due_in
     act(memory_desk, ticket, "dispatch", owner="李四", to_department="station_1")
     # Transferred at 09:30 (business time), entered at 09:31: before the breach is due.
     clock.set(bj(2026, 10, 12, 9, 31))
-    act(
-        memory_desk,
-        ticket,
-        "transfer",
-        to_department="station_2",
-        owner="王五",
-        reason="线路属二站",
-        occurred_at=bj(2026, 10, 12, 9, 30),
-    )
+    transfer_to_station_2(memory_desk, ticket, bj(2026, 10, 12, 9, 30))
     breach_arrival(memory_desk, clock, ticket)
 
     breached = of_type(history(memory_desk, ticket.id), "SlaBreached")[0]
@@ -258,15 +223,7 @@ def test_a_transfer_entered_after_the_breach_credits_the_breach_anew(
 
     # The transfer happened at 09:30 but was typed in at 10:00.
     clock.set(bj(2026, 10, 12, 10, 0))
-    out = act(
-        memory_desk,
-        ticket,
-        "transfer",
-        to_department="station_2",
-        owner="王五",
-        reason="线路属二站",
-        occurred_at=bj(2026, 10, 12, 9, 30),
-    )
+    out = transfer_to_station_2(memory_desk, ticket, bj(2026, 10, 12, 9, 30))
 
     assert out.events == ["WorkOrderTransferred", "SlaBreachReattributed"]
     moved = of_type(history(memory_desk, ticket.id), "SlaBreachReattributed")[0]
@@ -322,14 +279,7 @@ def test_every_correction_is_idempotent_on_replay(memory_desk: Desk, clock: Fake
     ticket = repair_with_crew(memory_desk, clock)
     breach_arrival(memory_desk, clock, ticket)
     clock.set(bj(2026, 10, 12, 10, 5))
-    act(
-        memory_desk,
-        ticket,
-        "record_arrival",
-        HANDLER,
-        crew="抢修一班",
-        occurred_at=bj(2026, 10, 12, 9, 40),
-    )
+    arrive(memory_desk, ticket, bj(2026, 10, 12, 9, 40))
     clock.set(bj(2026, 10, 12, 10, 30))
     out = act(memory_desk, ticket, "record_restoration", HANDLER, crew="抢修一班", cause="树障")
 
@@ -356,14 +306,7 @@ def test_views_count_the_corrected_truth_and_show_the_correction(
     assert totals(rows, "station_1")["breaches_total"] == 1
 
     clock.set(bj(2026, 10, 12, 10, 5))
-    act(
-        memory_desk,
-        ticket,
-        "record_arrival",
-        HANDLER,
-        crew="抢修一班",
-        occurred_at=bj(2026, 10, 12, 9, 40),
-    )
+    arrive(memory_desk, ticket, bj(2026, 10, 12, 9, 40))
 
     row = views.sla(ticket, "arrival")
     assert (row["state"], row["used_seconds"]) == ("met", 40 * 60)
@@ -385,15 +328,7 @@ def test_a_reattributed_breach_moves_between_departments_in_the_report(
     act(memory_desk, ticket, "dispatch", owner="李四", to_department="station_1")
     breach_arrival(memory_desk, clock, ticket)
     clock.set(bj(2026, 10, 12, 10, 0))
-    act(
-        memory_desk,
-        ticket,
-        "transfer",
-        to_department="station_2",
-        owner="王五",
-        reason="线路属二站",
-        occurred_at=bj(2026, 10, 12, 9, 30),
-    )
+    transfer_to_station_2(memory_desk, ticket, bj(2026, 10, 12, 9, 30))
 
     rows, _ = project(memory_desk)
     assert totals(rows, "station_1")["breaches_total"] == 0
@@ -408,18 +343,8 @@ def test_the_timeline_marks_a_late_entry_with_its_reason(
     from projections.reports import MemoryRows
     from projections.ticket_timeline import TicketTimeline
 
-    ticket = receive(memory_desk)
-    clock.set(bj(2026, 10, 12, 11, 0))
-    act(memory_desk, ticket, "verify", occurred_at=bj(2026, 10, 12, 10, 30))
-    act(
-        memory_desk,
-        ticket,
-        "contact_customer",
-        note="已致电",
-        occurred_at=bj(2026, 10, 12, 10, 0),
-        backdated=True,
-        backdated_reason="坐席高峰后补录",
-    )
+    ticket = verified_at_1030_entered_at_1100(memory_desk, clock)
+    contacted_late(memory_desk, ticket, backdated=True, backdated_reason="坐席高峰后补录")
     timeline = TicketTimeline()
     rows = MemoryRows(timeline)
     for note in memory_desk.recorder.select_notifications(start=1, limit=1000):
