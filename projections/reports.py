@@ -91,9 +91,15 @@ class MemoryRows:
 
 
 def rows_as_of(
-    desk: Any, projection: Projection, as_of: datetime, *, page: int = 1000
+    desk: Any,
+    projection: Projection,
+    as_of: datetime,
+    *,
+    page: int = 1000,
+    happened_by: datetime | None = None,
 ) -> MemoryRows:
-    """Fold every event recorded at or before ``as_of`` into fresh in-memory rows.
+    """Fold every event recorded at or before ``as_of`` into fresh in-memory rows; with
+    ``happened_by``, only those that had happened by then (``occurred_at``): the business axis.
 
     ``desk`` is the application: its recorder's notification log is read in pages and each
     event decoded with its mapper; events recorded later are left out, whatever their place in
@@ -107,8 +113,12 @@ def rows_as_of(
             return rows
         for notification in notifications:
             event = desk.mapper.to_domain_event(notification)
-            if event.timestamp <= as_of:
-                projection.fold(event, rows)
+            if event.timestamp > as_of:
+                continue
+            meta = getattr(event, "meta", None)
+            if happened_by is not None and meta is not None and meta.occurred_at > happened_by:
+                continue
+            projection.fold(event, rows)
         start = notifications[-1].id + 1
 
 

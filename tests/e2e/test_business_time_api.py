@@ -355,3 +355,34 @@ def test_a_fact_dated_before_the_latest_fact_needs_backdated_with_a_reason(d: De
     assert late["backdated_reason"] == "高峰后补录"
     assert late["occurred_at"] == "2026-10-12T10:00:00+08:00"
     assert late["recorded_at"] == "2026-10-12T11:00:00+08:00"
+
+
+def test_the_sla_view_as_the_monitor_saw_it_and_as_it_truly_stood(d: Desk) -> None:
+    ticket = repair_with_crew(d)
+    d.at(ARRIVAL_DUE + timedelta(seconds=1))
+    d.run_clock()
+    d.at(bj(2026, 10, 12, 10, 0))
+    arrived_at_0940(d, ticket)
+    one_past_due = bj(2026, 10, 12, 9, 46)
+
+    def arrival(**axes: Any) -> dict[str, Any]:
+        d.runtime.catch_up()
+        r = d.get("/sla/deadlines", "monitor", ticket_id=ticket, milestone="arrival", **axes)
+        assert r.status_code == 200, r.text
+        rows = r.json()["rows"]
+        assert len(rows) == 1
+        return dict(rows[0])
+
+    # Now (the live view): met at 09:40, 40 minutes used.
+    assert (arrival()["state"], arrival()["used_seconds"]) == ("met", 40 * 60)
+    # What the monitor saw at 09:46: breached, 46 minutes used, one over.
+    seen = arrival(as_known_at=one_past_due)
+    assert (seen["state"], seen["used_seconds"], seen["left_seconds"]) == ("breached", 2760, -60)
+    # What truly stood at 09:46: met at 09:40.
+    truth = arrival(at=one_past_due)
+    assert (truth["state"], truth["stopped_at"]) == ("met", "2026-10-12T09:40:00+08:00")
+    # The breached list then, and now for that instant.
+    breached_then = d.get("/sla/deadlines", "monitor", state="breached", as_known_at=one_past_due)
+    assert [r["ticket_id"] for r in breached_then.json()["rows"]] == [ticket]
+    breached_truly = d.get("/sla/deadlines", "monitor", state="breached", at=one_past_due)
+    assert breached_truly.json()["rows"] == []
