@@ -100,8 +100,14 @@ class SlaClock(BaseModel):
     milestone: str
     cycle: int
     target_seconds: int
-    started_at: datetime
-    due_at: datetime | None
+    started_at: datetime = Field(
+        description="When the clock started (business time: receipt, the fact that starts it, "
+        "or a reopening)"
+    )
+    due_at: datetime | None = Field(
+        description="The instant its budget runs out (business time; null while paused or "
+        "once stopped)"
+    )
     paused: bool
     outcome: str
     breached: bool
@@ -150,7 +156,9 @@ class TicketOut(BaseModel):
     contact: dict[str, Any]
     contact_masked: bool
     sla: list[SlaClock]
-    sla_evaluated_at: datetime
+    sla_evaluated_at: datetime = Field(
+        description="The instant time used and left were computed at"
+    )
     at: datetime | None = Field(
         default=None, description="The business instant shown (facts that had happened by then)"
     )
@@ -169,8 +177,10 @@ class TicketOut(BaseModel):
 class HistoryEvent(BaseModel):
     name: str
     version: int
-    occurred_at: datetime | None
-    recorded_at: datetime
+    occurred_at: datetime | None = Field(
+        description="When it happened (business time); null for events without metadata"
+    )
+    recorded_at: datetime = Field(description="When it was recorded in the store")
     actor: str | None
     role: str | None
     department: str | None
@@ -197,7 +207,9 @@ class ViewPage(BaseModel):
     """Rows of a view, one page, with the view's progress and the instant ages are taken at."""
 
     view: str
-    at: datetime
+    at: datetime = Field(
+        description="The instant ages and time left are computed at (now, or the instant asked for)"
+    )
     projection: Progress
     count: int
     limit: int
@@ -208,7 +220,9 @@ class ViewPage(BaseModel):
 class ReportOut(BaseModel):
     date_from: str = Field(alias="from")
     date_to: str = Field(alias="to")
-    as_of: datetime
+    as_of: datetime = Field(
+        description="The recording horizon the report was made from (now, or as_known_at)"
+    )
     source: str
     projection: Progress
     rows: list[dict[str, Any]]
@@ -227,7 +241,7 @@ class CallbackOut(BaseModel):
     version: int
     attempts: int
     max_attempts: int
-    due_at: datetime
+    due_at: datetime = Field(description="When the callback is due (business time)")
     legal_actions: list[str]
     changed: bool | None = None
     events: list[str] | None = None
@@ -252,8 +266,8 @@ class CustomerOut(BaseModel):
 
 
 class AccessRecord(BaseModel):
-    recorded_at: datetime
-    occurred_at: datetime
+    recorded_at: datetime = Field(description="When the read was recorded")
+    occurred_at: datetime = Field(description="When the read happened")
     actor: str
     role: str
     department: str
@@ -294,7 +308,7 @@ class ViewFailureOut(BaseModel):
     originator_id: str
     originator_version: int
     error: str
-    failed_at: datetime
+    failed_at: datetime = Field(description="When the view stopped")
 
 
 class ViewHealth(Progress):
@@ -310,8 +324,8 @@ class WorkerHealth(BaseModel):
     state: str = Field(description="starting | running | restarting | stopped")
     restarts: int
     last_error: str | None = None
-    last_error_at: datetime | None = None
-    since: datetime
+    last_error_at: datetime | None = Field(default=None, description="When the worker last failed")
+    since: datetime = Field(description="Since when the worker is in its present state")
 
 
 class DatabaseHealth(BaseModel):
@@ -321,7 +335,9 @@ class DatabaseHealth(BaseModel):
     code: str | None = Field(
         default=None, description="why it is down: database_unavailable | schema_missing"
     )
-    since: datetime | None = None
+    since: datetime | None = Field(
+        default=None, description="Since when the database is in its present state"
+    )
     error: str | None = None
 
 
@@ -335,4 +351,4 @@ class Health(BaseModel):
     projections: dict[str, ViewHealth]
     workers: dict[str, WorkerHealth]
     database: DatabaseHealth
-    checked_at: datetime
+    checked_at: datetime = Field(description="When this health reading was taken")

@@ -498,7 +498,10 @@ class ScheduleCallback(Command):
     kind: Literal["post_service", "periodic"] = "post_service"
     ticket_id: UUID | None = None
     customer_id: UUID | None = None
-    due_at: Instant | None = None
+    due_at: Instant | None = Field(
+        default=None,
+        description="When the callback is due (business time); omitted: by the callback plan",
+    )
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
 
 

@@ -786,3 +786,35 @@ def test_a_bad_users_file_is_refused_naming_the_problem(
     users.write_text(f'[[user]]\nid = "x"\nname = "X"\n{role}{entry}\n', encoding="utf-8")
     with pytest.raises(UsersError, match=complaint):
         load_users(users, load_directory())
+
+
+def test_openapi_says_what_every_time_field_means(api: Api) -> None:
+    """Each instant in a body, an answer or a query says which time it is (business time or
+    recording time) and what it may hold; occurred_at says past is allowed, the future not."""
+    spec = api.client.get("/openapi.json").json()
+    undocumented: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            variants = [node, *[v for v in node.get("anyOf", []) if isinstance(v, dict)]]
+            timed = any(v.get("format") == "date-time" for v in variants)
+            if timed and "anyOf[" not in path and not node.get("description"):
+                undocumented.append(path)
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(spec["components"]["schemas"], "schemas")
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                timed = parameter["name"] in ("at", "as_known_at", "as_of", "due_before")
+                if timed and not parameter.get("description"):
+                    undocumented.append(f"{path}?{parameter['name']}")
+    assert undocumented == []
+    occurred = spec["components"]["schemas"]["DispatchBody"]["properties"]["occurred_at"]
+    assert "business time" in occurred["description"]
+    assert "5 minutes" in occurred["description"]
+    assert "backdated" in occurred["description"]
