@@ -265,7 +265,7 @@ def _render_milestones(
         table.add_row(
             "[b]all: on-time rate[/b]", *(_pct(ms[m][0], ms[m][0] + ms[m][1]) for m in present)
         )
-        table.add_row("[b]breaches recorded[/b]", *(str(ms[m][2]) for m in present))
+        table.add_row("[b]breaches (after corrections)[/b]", *(str(ms[m][2]) for m in present))
         console.print(table)
 
 
@@ -285,6 +285,7 @@ def _render_overall(console: Console, facts: Facts, result: DemoResult) -> None:
             f"{facts.warnings:,} / {sum(m[2] for m in facts.milestones.values()):,} / "
             f"{sum(facts.escalations.values()):,}",
         ),
+        ("breaches withdrawn (a fact recorded late showed them met)", f"{facts.withdrawn:,}"),
         (
             "transfers / urges / supervisions / reopenings",
             f"{facts.event_types['WorkOrderTransferred']:,} / {facts.event_types['Urged']:,} / "

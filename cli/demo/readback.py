@@ -56,6 +56,7 @@ class Facts:
     depts: dict[str, DeptRow] = field(default_factory=lambda: defaultdict(DeptRow))
     milestones: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     warnings: int = 0
+    withdrawn: int = 0  # breaches withdrawn by facts recorded later
     escalations: Counter[int] = field(default_factory=Counter)
     unreachable: int = 0
     late_crews: int = 0
@@ -150,6 +151,16 @@ def _fold(facts: Facts, aggregates: dict[UUID, Any], event: Any) -> None:
     elif name == "SlaBreached":
         facts.flags[ident].add("breached")
         facts.milestones[event.milestone][2] += 1
+        if (r := row(event.department)) is not None:
+            r.breaches += 1
+    elif name == "SlaBreachWithdrawn":  # a late-recorded fact showed it met in time
+        facts.withdrawn += 1
+        facts.milestones[event.milestone][2] -= 1
+        if (r := row(event.department)) is not None:
+            r.breaches -= 1
+    elif name == "SlaBreachReattributed":  # it happened while another department held it
+        if (r := row(event.from_department)) is not None:
+            r.breaches -= 1
         if (r := row(event.department)) is not None:
             r.breaches += 1
     elif name == "SlaWarningRaised":

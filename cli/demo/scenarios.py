@@ -400,7 +400,14 @@ def fault_proc(sim: Sim, tk: Tk) -> Proc:
             yield max(sim.now, promise) + timedelta(minutes=sim.rng.uniform(5, 70))
         else:
             yield sim.now + (promise - sim.now) * sim.rng.uniform(0.4, 1.0)
-        work(sim, tk, "record_arrival", crew=crew)
+        if sim.rng.random() < 0.2:
+            # On site, but the crew phones it in later: recorded with the time it happened.
+            # When the commitment ran out meanwhile, the breach recorded then is withdrawn.
+            arrived = sim.now
+            yield sim.mins(10, 30)
+            work(sim, tk, "record_arrival", crew=crew, occurred_at=arrived)
+        else:
+            work(sim, tk, "record_arrival", crew=crew)
         span = (40, 300) if tk.storm else (15, 150)
         yield sim.mins(*span)
         work(sim, tk, "record_restoration", crew=crew, cause=sim.rng.choice(FAULT_CAUSES))
