@@ -235,7 +235,10 @@ def departments(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="ISO-8601 instant: the report from the events recorded up to then"
+            "--as-known-at",
+            "--as-of",
+            help="ISO-8601 recording horizon: the report from the events recorded up to then "
+            "(what was known); --from/--to are business days",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
