@@ -47,7 +47,17 @@ from api.health import DatabaseGate, GateMiddleware, HealthProbe
 from api.idempotency import IdempotencyMemory, KeyTable
 from api.limits import BodyLimit
 from api.reads import ViewReader
-from api.routes import audit, callbacks, customers, reports, stream, system, tickets, views
+from api.routes import (
+    audit,
+    callbacks,
+    customers,
+    names,
+    reports,
+    stream,
+    system,
+    tickets,
+    views,
+)
 from api.runtime import Runtime
 from api.users import Users, load_users
 from bootstrap import build_desk, build_inprocess_workers, build_projector, schema_lock
@@ -200,7 +210,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _document_common_errors(app)
     router = APIRouter()
-    for module in (tickets, views, reports, callbacks, customers, audit, system, stream):
+    for module in (tickets, views, reports, callbacks, customers, audit, system, stream, names):
         router.include_router(module.router)
     app.include_router(router, prefix=API_PREFIX)
     if STATIC.is_dir():

@@ -107,14 +107,41 @@ const CT = (() => {
     document.body.prepend(bar);
     document.documentElement.lang = lang() === "zh" ? "zh-CN" : "en";
     applyLabels();
-    return whoami();
+    return loadNames().then(whoami);
+  }
+  // The names of every code (states, kinds, milestones, events, departments, error codes ...)
+  // from the server's one catalogue (GET /api/v1/names), merged into the value tables.
+  // Sections earlier in ORDER win where two name the same code differently.
+  const ORDER = ["state", "kind", "milestone", "event", "action", "sla_outcome", "department", "channel", "role",
+    "priority", "area", "voltage", "ticket_class", "callback_state", "reason_code"];
+  async function loadNames() {
+    let doc = null;
+    try { doc = JSON.parse(sessionStorage.getItem("casetrail.names") || "null"); } catch (e) { doc = null; }
+    if (!doc) {
+      try {
+        const r = await fetch("/api/v1/names");
+        if (r.ok) { doc = await r.json(); sessionStorage.setItem("casetrail.names", JSON.stringify(doc)); }
+      } catch (e) { doc = null; }
+    }
+    if (!doc) return;
+    state.names = doc.sections;
+    for (const l of ["zh", "en"]) {
+      const into = window.I18N_VALUES[l] = window.I18N_VALUES[l] || {};
+      for (const section of ORDER.slice().reverse()) {
+        for (const [code, texts] of Object.entries(doc.sections[section] || {})) into[code] = texts[l];
+      }
+    }
+  }
+  function errorName(code) {
+    const texts = state.names && state.names.error && state.names.error[code];
+    return texts ? texts[lang()] : code;
   }
   async function whoami() {
     const who = document.getElementById("whoami");
     if (!token()) return null;
     try {
       state.me = await api("/me");
-      who.textContent = `${t("signed_in_as")}: ${state.me.name} · ${v(state.me.role)} · ${state.me.department}`;
+      who.textContent = `${t("signed_in_as")}: ${state.me.name} · ${v(state.me.role)} · ${v(state.me.department)}`;
       who.classList.add("ok");
       return state.me;
     } catch (e) {
@@ -131,7 +158,7 @@ const CT = (() => {
   function errText(e) {
     const b = e && e.body;
     if (b && b.code) {
-      let s = `${b.code}: ${b.message || ""}`;
+      let s = `${errorName(b.code)}: ${b.message || ""}`;
       if (b.errors) s += " " + b.errors.map((x) => `${x.field || x.loc || ""} ${x.message || x.msg || ""}`).join("; ");
       return s;
     }

@@ -48,9 +48,9 @@
       document.getElementById("a-number").textContent = hist.number;
       document.getElementById("history").replaceChildren(CT.table([
         { label: "version", cls: "num", key: "version" },
-        { label: "what", render: (e) => [el("b", {}, v(e.name)), el("div", { class: "muted" }, e.name)] },
+        { label: "what", render: (e) => el("b", { title: e.name }, v(e.name)) },
         { label: "when", render: (e) => CT.fmtTime(e.occurred_at) }, { label: "recorded_at", render: (e) => CT.fmtTime(e.recorded_at) },
-        { label: "who", render: (e) => `${e.actor || "—"} (${v(e.role)})` }, { label: "department", key: "department" },
+        { label: "who", render: (e) => `${e.actor || "—"} (${v(e.role)})` }, { label: "department", render: (e) => v(e.department) },
         { label: "channel", key: "channel" }, { label: "why", render: (e) => el("div", { class: "det" },
           e.backdated_reason ? el("span", { class: "badge late-mark" }, `${t("late_entry_mark")}: ${e.backdated_reason}`) : null,
           e.details.reason_code ? el("b", {}, v(e.details.reason_code) + " · ") : null,

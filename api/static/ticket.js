@@ -26,7 +26,7 @@ const TicketPage = (() => {
 
   function details(tk) {
     const rows = [
-      ["kind", v(tk.kind)], ["state", v(tk.state)], ["department", tk.department], ["owner", tk.owner || "—"],
+      ["kind", v(tk.kind)], ["state", v(tk.state)], ["department", v(tk.department)], ["owner", tk.owner || "—"],
       ["priority", v(tk.priority)], ["category", v(tk.category)], ["channel", v(tk.channel)], ["area", v(tk.area)],
       ["customer", tk.customer && tk.customer.name], ["phone", tk.contact && tk.contact.phone], ["address", tk.contact && tk.contact.address],
       ["content", tk.content], ["received_at", CT.fmtTime(tk.received_at)], ["version", tk.version],
@@ -60,8 +60,8 @@ const TicketPage = (() => {
   }
   function timelineItems(events) {
     return events.map((e) => el("li", { class: /^Sla|Escalat/.test(e.name) ? "sla" : null, "data-event": e.name },
-      el("div", {}, el("span", { class: "ev" }, v(e.name)), e.name !== v(e.name) ? el("span", { class: "muted" }, " " + e.name) : null),
-      el("div", { class: "meta" }, `${CT.fmtTime(e.occurred_at)} · ${e.actor || "—"} (${v(e.role)}, ${e.department || "—"}) · ${t("recorded_at")} ${CT.fmtTime(e.recorded_at)} · v${e.version}`),
+      el("div", {}, el("span", { class: "ev", title: e.name }, v(e.name))),
+      el("div", { class: "meta" }, `${CT.fmtTime(e.occurred_at)} · ${e.actor || "—"} (${v(e.role)}, ${v(e.department)}) · ${t("recorded_at")} ${CT.fmtTime(e.recorded_at)} · v${e.version}`),
       el("div", { class: "det" }, describe(e.details))));
   }
 

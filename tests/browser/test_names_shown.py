@@ -1,0 +1,69 @@
+"""Pages show names, never codes: in English and in Chinese, no visible text is a raw code of
+the catalogue (states, kinds, milestones, events, departments) — config/data/names.toml and
+the org directory, served by GET /api/v1/names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.routes.names import catalogue, department_names
+from bootstrap.org_loader import load_directory
+from tests.browser.conftest import LiveServer
+from tests.browser.test_pages import AGENT, AUDITOR, sign_in
+
+CODES = {
+    code for section in ("state", "kind", "milestone", "event") for code in catalogue()[section]
+} | set(department_names(load_directory()))
+# Visible text nodes of the page (not scripts, not hidden elements, not form values).
+VISIBLE_TEXTS = """() => {
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode; const parent = node.parentElement;
+    if (!parent || parent.closest("script,style,option,[hidden]")) continue;
+    if (parent.offsetParent === null && parent.tagName !== "BODY") continue;
+    const text = node.textContent.trim();
+    if (text) out.push(text);
+  }
+  return out;
+}"""
+
+
+def _raw_codes(page: Any) -> list[str]:
+    return sorted({text for text in page.evaluate(VISIBLE_TEXTS) if text in CODES})
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, language: str) -> None:
+    t = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "complaint",
+            "customer_name": "孙先生",
+            "phone": "13500135000",
+            "category": "billing",
+            "content": "电费异常",
+            "area": "urban",
+            "station": "station_1",
+        },
+    )
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    live.post(f"/tickets/{t['id']}/classify", AGENT, {"category": "billing", "priority": "high"})
+    live.post(f"/tickets/{t['id']}/dispatch", AGENT, {"owner": "张伟"})
+    sign_in(page, live, AUDITOR, "index.html")
+    page.evaluate(f"localStorage.setItem('casetrail.lang', '{language}')")
+    pages = {
+        "ticket": (f"ticket.html?id={t['id']}", "#timeline li"),
+        "audit": (f"audit.html?id={t['id']}", "#history-table tbody tr"),
+    }
+    found: dict[str, list[str]] = {}
+    for name, (path, ready) in pages.items():
+        page.goto(f"{live.url}/{path}")
+        page.wait_for_selector(ready)
+        found[name] = _raw_codes(page)
+        page.screenshot(path=str(shots / f"{name}-{language}.png"), full_page=True)
+    assert found == {name: [] for name in pages}
