@@ -98,6 +98,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
     from projections.department_performance import DepartmentPerformance
     from projections.escalation_queue import EscalationQueue
     from projections.sla_deadlines import SlaDeadlines
+    from projections.ticket_search import TicketSearch
     from projections.ticket_timeline import TicketTimeline
     from projections.worklists import Worklists
 
@@ -108,6 +109,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
         Worklists(),
         DepartmentPerformance(directory_of(settings or Settings())),
         CallbackPlan(),
+        TicketSearch(),
     ]
 
 

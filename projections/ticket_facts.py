@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.service_request import STEPS
 from projections.core import Row, Rows, Table, canonical
 
 # Facts kept by more than one view -> column type (a view's own columns come with theirs).
@@ -73,6 +74,37 @@ MOVES: dict[str, tuple[tuple[str, str], ...]] = {
     # A service step names who holds the work now.
     **dict.fromkeys(SERVICE_STEP_EVENTS, (("owner", "owner"),)),
 }
+
+
+# Lifecycle events shared by every ticket kind -> the state they lead to (a service step's
+# state: :func:`step_state`).
+STATE_AFTER = {
+    "ComplaintVerified": "verified",
+    "ComplaintClassified": "classified",
+    "ComplaintRejected": "rejected",
+    "CauseAnalysed": "in_progress",
+    "WorkOrderDispatched": "dispatched",
+    "WorkOrderAccepted": "accepted",
+    "WorkOrderTransferred": "dispatched",
+    "DepartmentReplied": "replied",
+    "CustomerAnswered": "customer_answered",
+    "CallbackRequested": "callback_pending",
+    "CallbackReleased": "customer_answered",
+    "TicketClosed": "closed",
+    "TicketReopened": "reopened",
+    "ResolvedAtFirstContact": "resolved_at_front",
+    "TicketWithdrawn": "withdrawn",
+}
+# States a ticket leaves only by being reopened.
+TERMINAL = frozenset({"closed", "resolved_at_front", "rejected", "withdrawn"})
+
+
+def step_state(kind: str, name: str) -> str | None:
+    """The state a service step event (a key of :data:`SERVICE_STEP_EVENTS`) leads a ticket of
+    ``kind`` to; None when the step leaves the state as it is."""
+    steps = STEPS.get(kind, {})
+    _, target = steps.get(SERVICE_STEP_EVENTS[name], (frozenset(), None))
+    return None if target is None else target.value
 
 
 def intake_facts(event: Any) -> Row:
@@ -190,6 +222,49 @@ def forget_clock(head: Row, milestone: str, cycle: int) -> None:
     """A clock stopped: it is no longer live."""
     key = clock_key(milestone, cycle)
     head["clocks"] = {k: v for k, v in head["clocks"].items() if k != key}
+
+
+def follow_clocks(head: Row, name: str, event: Any) -> bool:
+    """The ticket's live clocks (``clocks``, and ``cycle`` on a reopening) moved by an event of
+    class ``name``; False when the event moves no clock."""
+    match name:
+        case "SlaPolicyBound" | "ClockResumed":
+            set_dues(head, event.clocks)
+        case "SlaClockStarted":
+            set_dues(head, [event.clock])
+        case "SlaPolicyRebound":
+            for milestone in event.dropped:
+                forget_clock(head, milestone, head["cycle"])
+            set_dues(head, event.clocks)
+        case "TicketReopened":
+            head["cycle"] = int(event.cycle)
+            set_dues(head, event.clocks)
+        case "ClockPaused":
+            for milestone in event.milestones:
+                key = clock_key(milestone, head["cycle"])
+                if key in head["clocks"]:
+                    set_clock(head, key, None)
+        case "SlaTargetMet" | "SlaClockCancelled":
+            forget_clock(head, event.milestone, int(event.cycle))
+        case _:
+            return False
+    return True
+
+
+def next_due(
+    clocks: Mapping[str, Any], skip: Iterable[str] = ()
+) -> tuple[datetime, str] | tuple[None, None]:
+    """``(due instant, milestone)`` of the running clock due first (paused ones have none),
+    leaving out the clocks named in ``skip``; ``(None, None)`` when none runs."""
+    left_out = frozenset(skip)
+    return min(
+        (
+            (due, key.rpartition("#")[0])
+            for key, value in clocks.items()
+            if value is not None and key not in left_out and (due := instant(value)) is not None
+        ),
+        default=(None, None),
+    )
 
 
 def clock_rows(head: Row, rows: Rows, table: str) -> list[Row]:

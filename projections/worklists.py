@@ -16,16 +16,15 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
-from domain.service_request import STEPS
 from projections.core import Projection, Row, Rows, Table
 from projections.ticket_facts import (
     SERVICE_STEP_EVENTS,
+    STATE_AFTER,
+    TERMINAL,
     TicketFacts,
-    clock_key,
-    forget_clock,
-    instant,
-    set_clock,
-    set_dues,
+    follow_clocks,
+    next_due,
+    step_state,
 )
 
 WORKLISTS = "worklists"
@@ -51,27 +50,6 @@ FACTS = TicketFacts(
     "clocks",  # {"milestone#cycle": due_at (UTC ISO) or null while paused}
     start={"state": "received", "supervised": False, "urges": 0, "paused": False},
 )
-TERMINAL = frozenset({"closed", "resolved_at_front", "rejected", "withdrawn"})
-
-# Lifecycle events shared by every ticket kind -> the state they lead to.
-_STATES = {
-    "ComplaintVerified": "verified",
-    "ComplaintClassified": "classified",
-    "ComplaintRejected": "rejected",
-    "CauseAnalysed": "in_progress",
-    "WorkOrderDispatched": "dispatched",
-    "WorkOrderAccepted": "accepted",
-    "WorkOrderTransferred": "dispatched",
-    "DepartmentReplied": "replied",
-    "CustomerAnswered": "customer_answered",
-    "CallbackRequested": "callback_pending",
-    "CallbackReleased": "customer_answered",
-    "TicketClosed": "closed",
-    "TicketReopened": "reopened",
-    "ResolvedAtFirstContact": "resolved_at_front",
-    "TicketWithdrawn": "withdrawn",
-}
-
 # Columns a worklist row shows straight from the ticket's facts.
 _SHOWN = (
     "ticket_id",
@@ -146,47 +124,29 @@ class Worklists(Projection):
 
     def _apply(self, event: Any, name: str, head: Row) -> bool:
         """Move the ticket's facts by one event; False when the event says nothing here."""
-        if name in _STATES:
-            head["state"] = _STATES[name]
+        if name in STATE_AFTER:
+            head["state"] = STATE_AFTER[name]
         if name in FACTS.moves:
             # Department, owner, priority or category moved.
             head.update(FACTS.moved(name, event))
             if name == "WorkOrderTransferred":
                 head["transfers"] += 1
             elif name in SERVICE_STEP_EVENTS:
-                steps = STEPS.get(head["kind"], {})
-                _, target = steps.get(SERVICE_STEP_EVENTS[name], (frozenset(), None))
-                if target is not None:
-                    head["state"] = target.value
+                head["state"] = step_state(head["kind"], name) or head["state"]
+            return True
+        if follow_clocks(head, name, event):
+            if name in ("ClockResumed", "TicketReopened"):
+                head["paused"] = False
+            elif name == "ClockPaused":
+                head["paused"] = True
             return True
         match name:
             case "Urged":
                 head["urges"] = head["urges"] + 1
             case "SupervisionOpened":
                 head["supervised"] = True
-            case "SlaPolicyBound" | "ClockResumed":
-                set_dues(head, event.clocks)
-                if name == "ClockResumed":
-                    head["paused"] = False
-            case "SlaClockStarted":
-                set_dues(head, [event.clock])
-            case "SlaPolicyRebound":
-                for milestone in event.dropped:
-                    forget_clock(head, milestone, head["cycle"])
-                set_dues(head, event.clocks)
-            case "TicketReopened":
-                head.update(cycle=int(event.cycle), paused=False)
-                set_dues(head, event.clocks)
-            case "ClockPaused":
-                head["paused"] = True
-                for milestone in event.milestones:
-                    key = clock_key(milestone, head["cycle"])
-                    if key in head["clocks"]:
-                        set_clock(head, key, None)
-            case "SlaTargetMet" | "SlaClockCancelled":
-                forget_clock(head, event.milestone, int(event.cycle))
             case _:
-                return name in _STATES
+                return name in STATE_AFTER
         return True
 
     # ------------------------------------------------------------ the worklist row
@@ -199,16 +159,8 @@ class Worklists(Projection):
             if old is not None:
                 rows.delete(WORKLISTS, key)
             return
-        due = min(
-            (
-                (instant(d), k.rpartition("#")[0])
-                for k, d in head["clocks"].items()
-                if d is not None
-            ),
-            default=(None, None),
-        )
         row: Row = dict(zip(_SHOWN, _shown(head), strict=True))
-        row["next_due_at"], row["next_milestone"] = due
+        row["next_due_at"], row["next_milestone"] = next_due(head["clocks"])
         if old is not None and _compared(old) == _compared(row):
             return
         rows.put(WORKLISTS, {**row, "updated_at": at})
