@@ -115,6 +115,15 @@ class SlaClock(BaseModel):
     escalation_levels: list[int]
     used_seconds: int | None = None
     left_seconds: int | None = None
+    clock: str | None = Field(
+        default=None, description="24x7, or business (working time of a calendar)"
+    )
+    target: str | None = Field(default=None, description="The policy's words, e.g. 5 working days")
+    working_day_seconds: int | None = Field(
+        default=None,
+        description="On a business clock: seconds of one working day, to show working-time "
+        "budgets as working days and hours",
+    )
 
 
 class ActionResult(BaseModel):

@@ -1166,17 +1166,22 @@ class Ticket(Recorded):
         """
         rows = []
         for run in sorted(self.runs.values(), key=lambda r: (r.clock.cycle, r.clock.started_at)):
-            if at is not None and clocks is not None:
+            timing: dict[str, Any] = {}
+            if clocks is not None:
                 clock = clocks.clock_for(run.spec)
-                used = used_seconds(run.clock, clock, at)
-                timing = {"used_seconds": used, "left_seconds": run.clock.target_seconds - used}
-            else:
-                timing = {}
+                day = getattr(clock, "standard_day_seconds", None)
+                timing["working_day_seconds"] = day if isinstance(day, int) else None
+                if at is not None:
+                    used = used_seconds(run.clock, clock, at)
+                    timing["used_seconds"] = used
+                    timing["left_seconds"] = run.clock.target_seconds - used
             rows.append(
                 {
                     "milestone": run.clock.milestone,
                     "cycle": run.clock.cycle,
                     "target_seconds": run.clock.target_seconds,
+                    "target": run.spec.target,
+                    "clock": run.spec.clock,
                     "started_at": run.clock.started_at,
                     "due_at": run.due_at,
                     "paused": bool(run.clock.pauses and run.clock.pauses[-1].ended_at is None),

@@ -46,4 +46,9 @@ def names(runtime: RuntimeDep) -> JSONResponse:
     document = catalogue()
     sections = {k: v for k, v in document.items() if isinstance(v, dict)}
     sections["department"] = department_names(runtime.desk.directory)
-    return as_json(runtime, {"version": document["version"], "sections": sections})
+    body = {
+        "version": document["version"],
+        "timezone": runtime.settings.timezone,  # the zone the pages show instants in
+        "sections": sections,
+    }
+    return as_json(runtime, body)

@@ -57,14 +57,30 @@ const CT = (() => {
     for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     return e;
   }
+  // Instants in the hotline's zone (the server's setting), saying which zone, whatever the
+  // browser's own: "2026-10-12 17:30:00 GMT+8".
   function fmtTime(iso) {
     if (!iso) return "—";
-    const d = new Date(iso);
-    const pad = (n) => String(n).padStart(2, "0");
-    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    const zone = (state.zone || "Asia/Shanghai");
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "shortOffset" }).formatToParts(new Date(iso))) parts[p.type] = p.value;
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
   }
-  function fmtDuration(sec) {
+  // A duration; on a business clock (workingDay = seconds of one working day) in working days
+  // and hours ("2 个工作日 3 小时 30 分" / "2 working days 3 h 30 min"), never calendar days.
+  function fmtDuration(sec, workingDay) {
     if (sec === null || sec === undefined) return "—";
+    if (workingDay) {
+      const neg = sec < 0; let s = Math.abs(Math.round(sec));
+      const d = Math.floor(s / workingDay); s %= workingDay; const h = Math.floor(s / 3600); const m = Math.floor((s % 3600) / 60);
+      const zh = lang() === "zh";
+      const bits = [];
+      if (d) bits.push(zh ? `${d} 个工作日` : `${d} working day${d > 1 ? "s" : ""}`);
+      if (h) bits.push(zh ? `${h} 小时` : `${h} h`);
+      if (m || !bits.length) bits.push(zh ? `${m} 分` : `${m} min`);
+      return (neg ? (zh ? "超出 " : "over by ") : "") + bits.join(" ");
+    }
     const neg = sec < 0; let s = Math.abs(Math.round(sec));
     const d = Math.floor(s / 86400); s %= 86400; const h = Math.floor(s / 3600); s %= 3600; const m = Math.floor(s / 60); s %= 60;
     const pad = (n) => String(n).padStart(2, "0");
@@ -125,6 +141,7 @@ const CT = (() => {
     }
     if (!doc) return;
     state.names = doc.sections;
+    state.zone = doc.timezone || state.zone;
     for (const l of ["zh", "en"]) {
       const into = window.I18N_VALUES[l] = window.I18N_VALUES[l] || {};
       for (const section of ORDER.slice().reverse()) {

@@ -36,6 +36,8 @@ window.I18N = {
     occurred_at: "发生时间", backdated: "补录", backdated_reason: "补录原因", late_entry_mark: "补录",
     axis: "时间轴", axis_known: "当时已知（记录时刻）", axis_happened: "实际发生（业务时刻）",
     breaches_withdrawn: "撤销超时", unplaced: "无法排入的事件",
+    raw_fields: "原始字段", to_dept: "部门", crew: "抢修队", threshold: "预警点", why: "原因说明", reason: "原因",
+    cause: "故障原因", result: "处理结果", note: "备注", answer: "答复", outcome: "结果",
   },
   en: {
     app: "casetrail 95598 service desk", home: "Home", agent: "Agent workspace", monitor: "SLA monitor",
@@ -72,6 +74,8 @@ window.I18N = {
     occurred_at: "Happened at", backdated: "Backdated", backdated_reason: "Why entered late", late_entry_mark: "late entry",
     axis: "Time axis", axis_known: "As known then (recorded)", axis_happened: "As it happened (business time)",
     breaches_withdrawn: "Breaches withdrawn", unplaced: "Events that could not be placed",
+    raw_fields: "Raw fields", to_dept: "Department", crew: "Crew", threshold: "Warning at", why: "Why", reason: "Reason",
+    cause: "Cause", result: "Result", note: "Note", answer: "Answer", outcome: "Outcome",
   },
 };
 /* Values shown in tables: states, kinds, milestones, actions, events, roles. */

@@ -37,11 +37,12 @@ const TicketPage = (() => {
     return CT.table([
       { label: "milestone", key: "milestone" },
       { label: "sla_state", render: (r) => { const s = r.breached ? "breached" : r.outcome; return el("span", { class: "badge " + s }, v(s)); } },
-      { label: "target", cls: "num", render: (r) => CT.fmtDuration(r.target_seconds) },
+      // Budgets in the clock's own time: working days and hours on a business clock.
+      { label: "target", cls: "num", render: (r) => CT.fmtDuration(r.target_seconds, r.working_day_seconds) },
       { label: "due_at", render: (r) => CT.fmtTime(r.due_at) },
-      { label: "used", cls: "num", render: (r) => CT.fmtDuration(r.used_seconds) },
-      { label: "left", cls: "num", render: (r) => (live && r.outcome === "running" && !r.paused && r.due_at)
-          ? el("span", { class: "countdown", "data-due": r.due_at }) : CT.fmtDuration(r.left_seconds) },
+      { label: "used", cls: "num", render: (r) => CT.fmtDuration(r.used_seconds, r.working_day_seconds) },
+      { label: "left", cls: "num", render: (r) => (live && r.outcome === "running" && !r.paused && r.due_at && !r.working_day_seconds)
+          ? el("span", { class: "countdown", "data-due": r.due_at }) : CT.fmtDuration(r.left_seconds, r.working_day_seconds) },
       { label: "warnings", render: (r) => (r.warnings || []).map((w) => (typeof w === "object" ? JSON.stringify(w) : w)).join(", ") || "—" },
     ], rows || [], { id: "sla-table" });
   }
@@ -58,11 +59,30 @@ const TicketPage = (() => {
     walk(details, "");
     return parts.join(" · ");
   }
+  // What a person reads in a timeline entry: the fields that say what happened, by name.
+  const SAID = [["department", "to_dept"], ["owner", "owner"], ["crew", "crew"], ["milestone", "milestone"],
+    ["level", "level"], ["threshold", "threshold"], ["reason_code", "why"], ["reason", "reason"], ["cause", "cause"],
+    ["result", "result"], ["note", "note"], ["content", "content"], ["answer", "answer"], ["outcome", "outcome"]];
+  function said(e) {
+    const d = e.details || {};
+    const parts = [];
+    for (const [field, label] of SAID) {
+      let val = d[field];
+      if (val === null || val === undefined || val === "" || typeof val === "object") continue;
+      if (field === "threshold") val = Math.round(val * 100) + "%";
+      else if (["department", "milestone", "reason_code", "outcome"].includes(field)) val = v(val);
+      parts.push(`${t(label)}: ${val}`);
+    }
+    return parts.join(CT.lang() === "zh" ? "；" : "; ");
+  }
   function timelineItems(events) {
-    return events.map((e) => el("li", { class: /^Sla|Escalat/.test(e.name) ? "sla" : null, "data-event": e.name },
-      el("div", {}, el("span", { class: "ev", title: e.name }, v(e.name))),
-      el("div", { class: "meta" }, `${CT.fmtTime(e.occurred_at)} · ${e.actor || "—"} (${v(e.role)}, ${v(e.department)}) · ${t("recorded_at")} ${CT.fmtTime(e.recorded_at)} · v${e.version}`),
-      el("div", { class: "det" }, describe(e.details))));
+    // Newest first, each as a sentence (who, what, to whom, why); the raw fields behind a toggle.
+    return events.slice().reverse().map((e) => el("li", { class: /^Sla|Escalat/.test(e.name) ? "sla" : null, "data-event": e.name },
+      el("div", {}, el("b", {}, `${e.actor || "—"}`), ` (${v(e.role)}, ${v(e.department)}) `, el("span", { class: "ev", title: e.name }, v(e.name)),
+        e.backdated_reason ? el("span", { class: "badge late-mark" }, `${t("late_entry_mark")}: ${e.backdated_reason}`) : null),
+      said(e) ? el("div", { class: "said" }, said(e)) : null,
+      el("div", { class: "meta" }, `${CT.fmtTime(e.occurred_at)} · ${t("recorded_at")} ${CT.fmtTime(e.recorded_at)} · v${e.version}`),
+      el("details", { class: "raw" }, el("summary", {}, t("raw_fields")), el("div", { class: "det" }, describe(e.details)))));
   }
 
   let opening = false;

@@ -111,8 +111,9 @@ def test_agent_takes_a_complaint_from_intake_to_closure(
     act(page, "close", note="客户认可")
     page.wait_for_selector('#t-state[data-state="closed"]')
     events = page.eval_on_selector_all("#timeline li", "ls => ls.map(l => l.dataset.event)")
-    assert events[0] == "ComplaintReceived"
-    assert any("Closed" in e for e in events)
+    # Newest first: the closure on top, the intake at the bottom.
+    assert events[-1] == "ComplaintReceived"
+    assert "Closed" in events[0]
     assert page.query_selector("#actions button[data-action='close']") is None
     page.screenshot(path=str(shots / "ticket.png"), full_page=True)
 
