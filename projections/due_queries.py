@@ -23,6 +23,7 @@ from projections.adapter_sqlite import SQLiteViewStore
 from projections.core import canonical
 
 SLA_TABLE = "sla_deadlines"
+QUEUE_TABLE = "escalation_queue"
 CALLBACK_TICKETS = "callback_plan_tickets"
 CALLBACK_CUSTOMERS = "callback_plan_customers"
 
@@ -141,14 +142,22 @@ class ViewQueries:
         return bool(self._rows(sql, [table]))
 
     def ensure_indexes(self) -> None:
-        """An index on next_action_at, so finding the next due step does not scan every clock."""
-        if not self.has_table(SLA_TABLE):
-            return
+        """An index on next_action_at, so finding the next due step does not scan every clock;
+        and the SLA board's (``api/routes/views.py``): clocks by state and due instant (its
+        counts, its breached and at-risk lists), open escalations by level and latest step."""
+        wanted = [
+            (SLA_TABLE, "next_action_at", ("next_action_at",)),
+            (SLA_TABLE, "state_due_at", ("state", "due_at")),
+            (QUEUE_TABLE, "level_last_escalated_at", ("level", "last_escalated_at")),
+        ]
+        present = {table for table in {t for t, _, _ in wanted} if self.has_table(table)}
         with self.store.datastore.transaction(commit=True) as c:
-            c.execute(
-                f'CREATE INDEX IF NOT EXISTS "{SLA_TABLE}_next_action_at" '
-                f'ON "{SLA_TABLE}" ("next_action_at")'
-            )
+            for table, name, columns in wanted:
+                if table in present:
+                    spelled = ", ".join(f'"{column}"' for column in columns)
+                    c.execute(
+                        f'CREATE INDEX IF NOT EXISTS "{table}_{name}" ON "{table}" ({spelled})'
+                    )
 
     # ------------------------------------------------------------ SLA clock
 
