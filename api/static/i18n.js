@@ -38,6 +38,9 @@ window.I18N = {
     breaches_withdrawn: "撤销超时", unplaced: "无法排入的事件",
     raw_fields: "原始字段", to_dept: "部门", crew: "抢修队", threshold: "预警点", why: "原因说明", reason: "原因",
     cause: "故障原因", result: "处理结果", note: "备注", answer: "答复", outcome: "结果",
+    breached_newest: "已超时（最新在前）", breached_at: "超时时刻", last_step: "最近升级", breached_only: "仅超时",
+    filter_all: "全部", former_departments: "已撤并的部门", prev_page: "上一页", next_page: "下一页",
+    rows_of: "第 {from}–{to} 条，共 {total} 条", stream_lost: "实时连接已断开：以下数字停留在断开前，可能已过时。正在重新连接……",
   },
   en: {
     app: "casetrail 95598 service desk", home: "Home", agent: "Agent workspace", monitor: "SLA monitor",
@@ -76,6 +79,9 @@ window.I18N = {
     breaches_withdrawn: "Breaches withdrawn", unplaced: "Events that could not be placed",
     raw_fields: "Raw fields", to_dept: "Department", crew: "Crew", threshold: "Warning at", why: "Why", reason: "Reason",
     cause: "Cause", result: "Result", note: "Note", answer: "Answer", outcome: "Outcome",
+    breached_newest: "Breached (newest first)", breached_at: "Breached at", last_step: "Last step", breached_only: "breached only",
+    filter_all: "All", former_departments: "Former departments", prev_page: "Previous", next_page: "Next",
+    rows_of: "{from}–{to} of {total}", stream_lost: "Live connection lost: the numbers below are as they were when it dropped and may be out of date. Reconnecting…",
   },
 };
 /* Values shown in tables: states, kinds, milestones, actions, events, roles. */
