@@ -38,6 +38,10 @@ window.I18N = {
     breaches_withdrawn: "撤销超时", unplaced: "无法排入的事件",
     raw_fields: "原始字段", to_dept: "部门", crew: "抢修队", threshold: "预警点", why: "原因说明", reason: "原因",
     cause: "故障原因", result: "处理结果", note: "备注", answer: "答复", outcome: "结果",
+    to_department: "派往部门", measures: "整改措施", solution: "解决方案", via: "答复方式", ticket_class: "工单分类",
+    promised_arrival_at: "承诺到达时间", kwh: "退补电量（千瓦时）", amount_yuan: "退补金额（元）", error_percent: "误差（%）",
+    subject: "异议事项", basis: "计时起点", cycle: "周期", by_routing: "按派单规则自动选择",
+    conflict_kept: "工单刚被他人更新，已按最新版本重新打开，您填写的内容已保留，请核对后再提交。", shortcut: "快捷键",
     breached_newest: "已超时（最新在前）", breached_at: "超时时刻", last_step: "最近升级", breached_only: "仅超时",
     filter_all: "全部", former_departments: "已撤并的部门", prev_page: "上一页", next_page: "下一页",
     rows_of: "第 {from}–{to} 条，共 {total} 条", stream_lost: "实时连接已断开：以下数字停留在断开前，可能已过时。正在重新连接……",
@@ -83,6 +87,10 @@ window.I18N = {
     filter_all: "All", former_departments: "Former departments", prev_page: "Previous", next_page: "Next",
     rows_of: "{from}–{to} of {total}", stream_lost: "Live connection lost: the numbers below are as they were when it dropped and may be out of date. Reconnecting…",
   },
+    to_department: "To department", measures: "Measures", solution: "Solution", via: "Answered by", ticket_class: "Ticket class",
+    promised_arrival_at: "Promised arrival", kwh: "Energy to adjust (kWh)", amount_yuan: "Amount to adjust (yuan)", error_percent: "Error (%)",
+    subject: "Disputed point", basis: "Count from", cycle: "Cycle", by_routing: "By the routing rules",
+    conflict_kept: "Someone updated the ticket just now: the form is open again on the latest version with what you typed. Check it and confirm.", shortcut: "Key",
 };
 /* Values shown in tables: states, kinds, milestones, actions, events, roles. */
 window.I18N_VALUES = {

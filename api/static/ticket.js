@@ -85,30 +85,52 @@ const TicketPage = (() => {
       el("details", { class: "raw" }, el("summary", {}, t("raw_fields")), el("div", { class: "det" }, describe(e.details)))));
   }
 
+  // Fields filled in from the ticket as it stands (classify keeps its category and priority
+  // unless changed), and pickers that show names but send ids.
+  const FROM_TICKET = { category: "category", priority: "priority", ticket_class: "ticket_class", crew: "owner" };
+  function departmentPicker(id, name, required) {
+    const named = (CT.state.names && CT.state.names.department) || {};
+    const lang = CT.lang();
+    const options = Object.entries(named).sort((a, b) => a[1][lang].localeCompare(b[1][lang], lang));
+    return el("select", { id, name, "data-kind": "department" }, required ? el("option", { value: "" }, "—") : el("option", { value: "" }, t("by_routing")),
+      options.map(([code, texts]) => el("option", { value: code }, texts[lang])));
+  }
+
   let opening = false;
-  async function showForm(tk, action, reload) {
+  async function showForm(tk, action, reload, kept) {
     opening = true;
     let s;
     try { s = await bodySchema(action); } finally { opening = false; }
     const props = Object.entries(s.properties || {}).filter(([k]) => !SKIP.has(k));
     const req = new Set(s.required || []);
+    // An action that asks nothing (verify, accept, ...) is one click: no form to confirm.
+    if (!kept && !props.some(([k]) => !LATE.has(k) && req.has(k)) && ONE_CLICK.has(action)) {
+      return send(tk, action, {}, reload, null);
+    }
     const form = el("form", { class: "stack action-form", id: "form-" + action, novalidate: true });
-    form.append(el("h2", {}, `${v(action)} (${action})`));
+    form.append(el("h2", {}, v(action)));
     const late = el("details", { class: "late-entry", id: `late-${action}` }, el("summary", {}, t("late_entry")),
       el("p", { class: "muted" }, t("late_entry_hint")));
     for (const [name, raw] of props) {
       const p = unwrap(raw);
       const id = `a-${action}-${name}`;
       const into = LATE.has(name) ? late : form;
-      into.append(el("label", { for: id }, t(name) !== name ? `${t(name)} (${name})` : name, req.has(name) ? el("span", { class: "req" }, "*") : null));
+      into.append(el("label", { for: id }, t(name), req.has(name) ? el("span", { class: "req" }, "*") : null));
       let input;
-      if (p.enum) {
-        input = el("select", { id, name }, req.has(name) ? null : el("option", { value: "" }, "—"), p.enum.map((x) => el("option", { value: x, selected: p.default === x }, `${v(x)} (${x})`)));
+      const current = FROM_TICKET[name] ? tk[FROM_TICKET[name]] : undefined;
+      if (/department$/.test(name)) input = departmentPicker(id, name, req.has(name));
+      else if (p.enum) {
+        const chosen = current ?? p.default;
+        input = el("select", { id, name }, (req.has(name) && chosen !== undefined) ? null : el("option", { value: "" }, "—"),
+          p.enum.map((x) => el("option", { value: x, selected: chosen === x }, v(x))));
       } else if (p.format === "date-time") input = el("input", { id, name, type: "datetime-local", step: 1, "data-kind": "datetime" });
       else if (p.type === "number" || p.type === "integer") input = el("input", { id, name, type: "number", step: "any", "data-kind": "number" });
       else if (p.type === "boolean") input = el("input", { id, name, type: "checkbox", "data-kind": "bool" });
       else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name });
-      else input = el("input", { id, name, value: name === "owner" && CT.state.me ? CT.state.me.name.split(" ")[0] : (p.default || "") });
+      else input = el("input", { id, name, value: current ?? (p.default || ""), maxlength: p.maxLength || null });
+      if (kept && kept[name] !== undefined) {
+        if (input.type === "checkbox") input.checked = !!kept[name]; else input.value = kept[name];
+      }
       into.append(input, el("div", { class: "field-error", "data-for": name }));
     }
     if (late.querySelector("input")) form.append(late);
@@ -117,35 +139,57 @@ const TicketPage = (() => {
       el("button", { type: "submit", class: "primary", id: "confirm-" + action }, t("confirm")),
       el("button", { type: "button", onclick: () => form.remove() }, t("cancel"))));
     form.dataset.version = tk.version;
+    form.addEventListener("keydown", (ev) => { if (ev.key === "Escape") form.remove(); });
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       form.querySelectorAll(".field-error").forEach((n) => { n.textContent = ""; });
-      const body = {}; let ok = true;
+      const body = {}, typed = {}; let ok = true;
       for (const [name] of props) {
         const input = form.elements[name]; let val = input.type === "checkbox" ? input.checked : input.value.trim();
+        typed[name] = input.type === "checkbox" ? input.checked : input.value;
         if (input.dataset.kind === "number" && val !== "") val = Number(val);
         if (input.dataset.kind === "datetime" && val) val = new Date(val).toISOString();
         if (val === "" && req.has(name)) { form.querySelector(`[data-for="${name}"]`).textContent = t("required"); ok = false; }
-        if (val !== "") body[name] = val;
+        if (val !== "" && val !== false) body[name] = val;
       }
       if (!ok) return;
-      try {
-        const r = await api(`/tickets/${tk.id}/${action}`, { json: body, headers: { "If-Match": `"${tk.version}"` } });
-        CT.flash(`${t("done")}: ${v(action)} → ${v(r.state)}`, "ok");
-        reload();
-      } catch (e) {
-        if (e.status === 409 && e.body && e.body.code === "version_conflict") {
-          CT.flash(CT.errText(e), "error");
-          reload();  // someone (or a worker) changed the ticket: show it as it is now
-          return;
-        }
-        if (e.body && e.body.errors) e.body.errors.forEach((x) => { (form.querySelector(`[data-for="${x.field}"]`) || form.querySelector('[data-for="_form"]')).textContent = x.message; });
-        else form.querySelector('[data-for="_form"]').textContent = CT.errText(e);
-      }
+      await send(tk, action, body, reload, { form, typed });
     });
     document.getElementById("action-form").replaceChildren(form);
+    if (kept) form.querySelector('[data-for="_form"]').textContent = t("conflict_kept");
     const first = form.querySelector("input,select,textarea"); if (first) first.focus();
   }
+  // Actions that ask for nothing: one click does them.
+  const ONE_CLICK = new Set(["verify", "accept", "start_work", "resume"]);
+  async function send(tk, action, body, reload, open) {
+    try {
+      const r = await api(`/tickets/${tk.id}/${action}`, { json: body, headers: { "If-Match": `"${tk.version}"` } });
+      CT.flash(`${t("done")}: ${v(action)} → ${v(r.state)}`, "ok");
+      reload();
+    } catch (e) {
+      if (e.status === 409 && e.body && e.body.code === "version_conflict") {
+        // Someone (or a worker) changed the ticket meanwhile: show it as it is now, and open
+        // the form again with what was typed, saying so in the page's language.
+        const fresh = await reload();
+        if (open && fresh && (fresh.allowed_actions || []).includes(action)) await showForm(fresh, action, reload, open.typed);
+        else CT.flash(CT.errText(e), "error");
+        return;
+      }
+      if (!open) { CT.flash(CT.errText(e), "error"); return; }
+      const { form } = open;
+      if (e.body && e.body.errors) e.body.errors.forEach((x) => { (form.querySelector(`[data-for="${x.field}"]`) || form.querySelector('[data-for="_form"]')).textContent = x.message; });
+      else if (e.body && e.body.field && form.querySelector(`[data-for="${e.body.field}"]`)) form.querySelector(`[data-for="${e.body.field}"]`).textContent = CT.errText(e);
+      else form.querySelector('[data-for="_form"]').textContent = CT.errText(e);
+    }
+  }
+  // Keys for the frequent actions: 1-9 press the action buttons in order (not while typing).
+  document.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || /INPUT|TEXTAREA|SELECT/.test((ev.target && ev.target.tagName) || "")) return;
+    const n = Number(ev.key);
+    if (!n) return;
+    const button = document.querySelectorAll("#actions button.action")[n - 1];
+    if (button) { ev.preventDefault(); button.click(); }
+  });
 
   async function load(id, live = false) {
     const [tk, hist] = await Promise.all([api(`/tickets/${id}`), api(`/tickets/${id}/history`)]);
@@ -159,7 +203,8 @@ const TicketPage = (() => {
     const box = document.getElementById("actions");
     const acts = tk.allowed_actions || [];
     box.replaceChildren(acts.length ? el("div", { class: "buttons" }, acts.map((a) =>
-      el("button", { type: "button", class: "action", "data-action": a, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
+      el("button", { type: "button", class: "action", "data-action": a, title: `${t("shortcut")}: ${acts.indexOf(a) + 1}`, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
+    actionsShown = tk.version;
     document.getElementById("action-form").replaceChildren();
     CT.tickCountdowns();
     return tk;
