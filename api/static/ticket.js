@@ -204,7 +204,6 @@ const TicketPage = (() => {
     const acts = tk.allowed_actions || [];
     box.replaceChildren(acts.length ? el("div", { class: "buttons" }, acts.map((a) =>
       el("button", { type: "button", class: "action", "data-action": a, title: `${t("shortcut")}: ${acts.indexOf(a) + 1}`, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
-    actionsShown = tk.version;
     document.getElementById("action-form").replaceChildren();
     CT.tickCountdowns();
     return tk;
