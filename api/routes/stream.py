@@ -1,4 +1,4 @@
-"""Live updates for the thin client: Server-Sent Events whenever the views move.
+"""Live updates for the thin client: Server-Sent Events whenever what pages show moved.
 
 ``EventSource`` cannot send an ``Authorization`` header, and a bearer token in a URL lands in
 access logs, proxy logs and browser history. So a stream is opened in two steps:
@@ -21,21 +21,30 @@ closes the ``EventSource`` and opens a new one after a backoff (1 s doubling to 
 jitter). ``casetrail serve`` logs request paths without query values (``api/serving.py``), so
 not even a spent ticket reaches the log.
 
-The server polls the event log's head and every view's tracking position every
-``POLL_SECONDS`` and sends one ``progress`` message whenever any of them moved (and once on
-connect), plus a comment line as a heartbeat so proxies keep the connection open. The client
-reacts by re-reading the views it shows. A stream ends when the client disconnects, when the
-server stops (``runtime.guards.stopping``; a stop never waits on an open browser tab), or when
-the store cannot be read (the client then reconnects with backoff).
+The server sends one ``progress`` message ``{"head", "views", "versions"}`` on connect and
+then whenever what a page shows moved, plus a comment line as a heartbeat so proxies keep the
+connection open. Positions are counted in facts (``api/stream_positions.py``): a view's
+position moves when a ticket, customer or callback fact reaches it, never because someone read
+personal data (each unmasked read is recorded as an access event, and announcing those woke
+every page, whose re-read recorded another: a loop). ``watch=<aggregate id>`` (up to
+``WATCH_MAX``, repeated) asks for ``versions``: each watched aggregate's version on connect,
+then the new version of any that moved; the ticket page watches its ticket and re-reads it only
+when its version moved, the lists re-read when their view's position moved. The server checks
+every ``POLL_SECONDS``, one read of the log for all streams. A stream ends when the client
+disconnects, when the server stops (``runtime.guards.stopping``, looked at every
+``STOP_CHECK_SECONDS``; a stop never waits on an open browser tab), or when the store cannot be
+read (the client then reconnects with backoff).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from uuid import UUID
 
 import structlog
 from fastapi import APIRouter, Query, Request
@@ -48,11 +57,14 @@ from api.deps import Caller, Credentials, RuntimeDep
 from api.errors import unauthenticated
 from api.runtime import Runtime
 from api.schemas import ERRORS, Problem
+from api.stream_positions import LogWatch, Positions
 from api.stream_tickets import Lease
 
 log = structlog.get_logger("casetrail.api")
 router = APIRouter(tags=["system"])
 POLL_SECONDS = 0.5
+STOP_CHECK_SECONDS = 0.1
+WATCH_MAX = 20
 HEARTBEAT_SECONDS = 15.0
 RETRY_AFTER_SECONDS = 5
 TICKET_MAX_LENGTH = 128  # a ticket is 43 characters; anything much longer is not one
@@ -65,11 +77,45 @@ class StreamTicketOut(BaseModel):
     expires_in: int = Field(description="seconds left to open the stream with it", examples=[30])
 
 
-def _positions(runtime: Runtime) -> dict[str, Any]:
-    reader = runtime.reader
-    views = {name: reader.progress(name)["position"] for name in sorted(reader.followers)}
-    head = int(runtime.desk.recorder.max_notification_id() or 0)
-    return {"head": head, "views": views}
+_WATCH_LOCK = threading.Lock()
+
+
+def _log_watch(request: Request, runtime: Runtime) -> LogWatch:
+    """The app's one :class:`LogWatch`, made on the first stream (anew for a new desk)."""
+    state = request.app.state
+    with _WATCH_LOCK:
+        watch: LogWatch | None = getattr(state, "log_watch", None)
+        if watch is None or watch.recorder is not runtime.desk.recorder:
+            followers = runtime.reader.followers
+
+            def tracked() -> dict[str, int]:
+                return {name: int(f.store.position() or 0) for name, f in followers.items()}
+
+            # A little under the streams' own period, so each poll sees fresh positions.
+            watch = LogWatch(runtime.desk.recorder, tracked, interval=POLL_SECONDS * 0.8)
+            state.log_watch = watch
+    return watch
+
+
+def _next(
+    watch: LogWatch, read: int | None, watched: set[str], sent: dict[str, int]
+) -> tuple[Positions, dict[str, int]]:
+    """Positions now, and the watched aggregates whose version moved past what was ``sent``."""
+    positions, moved = watch.poll(read)
+    if not watched:
+        return positions, {}
+    if moved is None:  # first poll, or what moved is no longer known: ask each
+        now = {ident: watch.version(ident) for ident in sorted(watched)}
+    else:
+        now = {fact.aggregate_id: fact.version for fact in moved if fact.aggregate_id in watched}
+    return positions, {i: v for i, v in now.items() if v is not None and v > sent.get(i, 0)}
+
+
+async def _pause(stopping: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less once the server is stopping."""
+    until = time.monotonic() + seconds
+    while not stopping.is_set() and (left := until - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, STOP_CHECK_SECONDS))
 
 
 class _LeasedStream(StreamingResponse):
@@ -103,11 +149,12 @@ def issue_ticket(user: Caller, runtime: RuntimeDep) -> JSONResponse:
 
 @router.get(
     "/stream",
-    summary="Server-Sent Events: a message whenever the views move",
+    summary="Server-Sent Events: a message whenever what the pages show moved",
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "``progress`` events ``{head, views: {name: position}}``",
+            "description": "``progress`` events ``{head, views: {name: position}, "
+            "versions: {aggregate id: version}}``",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
         401: {"model": Problem, "description": "unknown, used or expired stream ticket"},
@@ -127,8 +174,21 @@ async def stream(
             description="A ticket from POST /api/v1/stream/tickets (single use, 30 s)",
         ),
     ],
+    watch: Annotated[
+        list[UUID] | None,
+        Query(
+            max_length=WATCH_MAX,
+            description="Aggregates (tickets) whose version to report in ``versions``: on "
+            f"connect, then whenever one moves (at most {WATCH_MAX}; repeat the parameter)",
+        ),
+    ] = None,
 ) -> Response:
-    """``text/event-stream`` of ``progress`` events ``{"head": n, "views": {name: position}}``."""
+    """``text/event-stream`` of ``progress`` events ``{"head", "views", "versions"}``.
+
+    ``head``: the log position of the newest fact (access records aside); ``views``: each
+    view's position in facts (it moves when a fact reaches the view, not when someone reads);
+    ``versions``: the watched aggregates' versions, all on connect, then those that moved.
+    """
     user = runtime.guards.tickets.redeem(ticket)
     if user is None:
         raise unauthenticated(
@@ -152,27 +212,36 @@ async def stream(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     stopping = runtime.guards.stopping
+    log_watch = _log_watch(request, runtime)
+    watched = {str(ident) for ident in watch or ()}
 
     async def events() -> AsyncIterator[str]:
-        last: dict[str, Any] | None = None
+        views: dict[str, int] | None = None
+        sent: dict[str, int] = {}
+        read: int | None = None
         quiet_since = time.monotonic()
         try:
             yield "retry: 2000\n\n"
             while not stopping.is_set() and not await request.is_disconnected():
                 try:
-                    current = await run_in_threadpool(_positions, runtime)
+                    positions, versions = await run_in_threadpool(
+                        _next, log_watch, read, watched, sent
+                    )
                 except Exception as exc:
                     # Mid-stream no status can be sent: end it, the client comes back later.
                     log.warning("stream ended: positions unreadable", user=user.id, error=repr(exc))
                     return
-                if current != last:
-                    last = current
+                read = positions.read
+                if positions.views != views or versions:
+                    views = positions.views
+                    sent.update(versions)
                     quiet_since = time.monotonic()
-                    yield f"event: progress\ndata: {json.dumps(current)}\n\n"
+                    body = {"head": positions.head, "views": views, "versions": versions}
+                    yield f"event: progress\ndata: {json.dumps(body)}\n\n"
                 elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
                     quiet_since = time.monotonic()
                     yield ": heartbeat\n\n"
-                await asyncio.sleep(POLL_SECONDS)
+                await _pause(stopping, POLL_SECONDS)
         finally:
             lease.release()
 
