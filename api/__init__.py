@@ -15,7 +15,8 @@ state     ``runtime``                                      parts and rules; no s
 deps      ``deps`` (the runtime and the caller as FastAPI  ``runtime``, parts and rules
           dependencies)
 services  ``responses`` ``privacy`` ``writes``             everything above (``writes``
-                                                           also ``responses``)
+          ``search``                                       also ``responses``, ``search``
+                                                           also ``privacy``)
 routes    ``routes.command`` (the shape of every command   services and everything above
           route), then one router per resource             (a router: also ``routes.command``;
                                                            never another router)
@@ -23,8 +24,8 @@ root      ``app``                                          anything: it composes
 ========  ===============================================  ==================================
 
 So a route reads as: parse (``params``, ``schemas``), authorise (``deps`` for the caller,
-``runtime.policy`` from ``auth``), call the application through a service (``writes``, the
-runtime's desk and ``reader``), answer (``present``, ``privacy``, ``responses``). ``auth``
-knows nothing of the runtime; ``runtime`` holds state and knows no service, route or FastAPI
-machinery.
+``runtime.policy`` from ``auth``), call the application through a service (``writes``,
+``search``, the runtime's desk and ``reader``), answer (``present``, ``privacy``,
+``responses``). ``auth`` knows nothing of the runtime; ``runtime`` holds state and knows no
+service, route or FastAPI machinery.
 """

@@ -11,6 +11,9 @@ Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token
 
     POST /api/v1/tickets                                intake -> 201
     POST /api/v1/tickets/{id}/{action}                  each action in commands.TICKET_ACTIONS
+    GET  /api/v1/tickets?q=&state=&kind=&department=&taken_in_by=&at_risk=&breached=
+         &escalation_level=&supervised=&reopened=&due_before=&due_after=&sort=&limit=&offset=
+                                                        search, with the true total
     GET  /api/v1/tickets/{id}[?as_of=&reveal=&reason=]  the ticket now or as recorded then
     GET  /api/v1/tickets/{id}/history                   every event
     GET  /api/v1/worklists?department=&owner=&kind=&state=
@@ -22,7 +25,9 @@ Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token
     GET  /api/v1/callbacks/{id}
     POST /api/v1/customers                              register -> 201
     POST /api/v1/customers/{id}/grade | /account-manager
+    GET  /api/v1/customers?phone=|name=                 callers and their open tickets
     GET  /api/v1/customers/{id}
+    GET  /api/v1/departments?as_of=&active=             the org directory on a date
     GET  /api/v1/audit/access?subject_id=&actor=        auditors and admins
     GET  /api/v1/me
     GET  /api/v1/health                                 no token
@@ -51,6 +56,7 @@ from api.routes import (
     audit,
     callbacks,
     customers,
+    departments,
     names,
     reports,
     stream,
@@ -210,7 +216,18 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     _document_common_errors(app)
     router = APIRouter()
-    for module in (tickets, views, reports, callbacks, customers, audit, system, stream, names):
+    for module in (
+        tickets,
+        views,
+        reports,
+        callbacks,
+        customers,
+        departments,
+        audit,
+        system,
+        stream,
+        names,
+    ):
         router.include_router(module.router)
     app.include_router(router, prefix=API_PREFIX)
     if STATIC.is_dir():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, tzinfo
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from fastapi import Header, Query
 from pydantic import AfterValidator
@@ -150,3 +150,110 @@ def parse_instant(value: str, field: str, tz: tzinfo) -> datetime:
         return sane_instant(parsed)
     except PydanticCustomError as error:
         raise invalid_input(field, error.message()) from None
+
+
+# ---------------------------------------------------------------- finding tickets and callers
+
+SortKey = Literal[
+    "next_due_at",
+    "-next_due_at",
+    "received_at",
+    "-received_at",
+    "number",
+    "-number",
+    "closed_at",
+    "-closed_at",
+    "escalation_level",
+    "-escalation_level",
+]
+SEARCH_SORTS: tuple[str, ...] = get_args(SortKey)
+# A phone as typed: digits and the separators people put in (+86, 0731-, spaces).
+PHONE_QUERY = r"^[0-9+\- ]{4,20}$"
+SearchText = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=NAME_MAX,
+        description="Ticket number (whole or its first characters), phone (all its digits, or "
+        "the last 4), customer name (any part), customer or ticket id, or any part of the "
+        "content; case is ignored. 1-200 characters, no control characters.",
+        json_schema_extra={"pattern": LINE_PATTERN},
+    ),
+    AfterValidator(_filter),
+]
+Sort = Annotated[
+    SortKey,
+    Query(
+        description="Order: a column, '-' first for descending. Tickets without a running "
+        "clock (no next_due_at) or not closed come last either way; ties go by ticket id."
+    ),
+]
+TakenInBy = Annotated[
+    Literal["me", "my_front_office"] | None,
+    Query(
+        description="me: tickets the caller took in; my_front_office: tickets taken in by "
+        "anyone of the caller's front office, wherever they are now (一口对外: the front desk "
+        "keeps the customer's thread). A caller outside the front office is refused (422)."
+    ),
+]
+PhoneQuery = Annotated[
+    str | None,
+    Query(
+        description="A phone: all its digits (separators ignored) or its last 4 digits.",
+        min_length=4,
+        max_length=20,
+        pattern=PHONE_QUERY,
+    ),
+]
+EscalationLevel = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_LEVEL, description="Only tickets escalated to this level or higher."),
+]
+_LISTED = {"min_length": 1, "max_length": NAME_MAX, "json_schema_extra": {"pattern": LINE_PATTERN}}
+StatesQuery = Annotated[
+    str | None,
+    Query(**_LISTED, description="States, comma-separated (e.g. dispatched,accepted)."),
+    AfterValidator(_filter),
+]
+KindsQuery = Annotated[
+    str | None,
+    Query(**_LISTED, description="Ticket kinds, comma-separated (e.g. complaint,fault_repair)."),
+    AfterValidator(_filter),
+]
+DepartmentQuery = Annotated[
+    str | None,
+    Query(
+        **_LISTED,
+        description="Held now by this department or any unit under it (station_1 covers "
+        "station_1.business).",
+    ),
+    AfterValidator(_filter),
+]
+_INSTANT_SHAPE = {"pattern": INSTANT, "maxLength": 32}
+DueBefore = Annotated[
+    str | None,
+    Query(
+        description="Next deadline at or before this instant (ISO-8601, as for every instant).",
+        json_schema_extra=_INSTANT_SHAPE,
+    ),
+]
+DueAfter = Annotated[
+    str | None,
+    Query(
+        description="Next deadline at or after this instant (ISO-8601, as for every instant).",
+        json_schema_extra=_INSTANT_SHAPE,
+    ),
+]
+AtRisk = Annotated[
+    bool | None,
+    Query(
+        description="true: a running SLA clock not yet recorded breached falls due within the "
+        "hour (or is overdue, its breach not yet recorded); false: none does."
+    ),
+]
+Breached = Annotated[
+    bool | None,
+    Query(description="true: an SLA breach stands (withdrawn breaches do not count)."),
+]
+Supervised = Annotated[bool | None, Query(description="true: under supervision (督办).")]
+Reopened = Annotated[bool | None, Query(description="true: reopened at least once.")]

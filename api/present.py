@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from domain.commands import EARLIEST, LATEST
+from domain.errors import DomainError
 from projections.ticket_timeline import details_of
 
 PHONE_KEYS = frozenset({"phone", "mobile", "telephone"})
@@ -236,6 +237,44 @@ def ticket_view(t: Any, at: datetime, clocks: Any) -> dict[str, Any]:
     }
 
 
+def departments_at(directory: Any, at: datetime) -> list[dict[str, Any]]:
+    """Every department the org directory ever had, as it stood at ``at``, sorted by id.
+
+    ``active``: it exists at ``at``; its names and parent are then the record in force. One
+    that is gone shows its last record and ``successor``, where its duties are at ``at`` (null
+    when none took them); one not yet created shows its first record.
+    """
+    records: dict[str, list[Any]] = {}
+    for record in directory.data.departments:
+        records.setdefault(record.id, []).append(record)
+    shown = []
+    for ident, history in sorted(records.items()):
+        history.sort(key=lambda r: r.valid_from)
+        current = next((r for r in history if r.active(at)), None)
+        past = [r for r in history if r.valid_to is not None and r.valid_to <= at]
+        record = current or (past[-1] if past else history[0])
+        successor = None
+        if current is None and past:
+            try:
+                successor = directory.successor(ident, at)
+            except DomainError:
+                successor = None
+        shown.append(
+            {
+                "id": ident,
+                "name_zh": record.name_zh,
+                "name_en": record.name_en,
+                "kind": record.kind,
+                "parent": record.parent,
+                "active": current is not None,
+                "valid_from": record.valid_from,
+                "valid_to": record.valid_to,
+                "successor": successor,
+            }
+        )
+    return shown
+
+
 def history_rows(events: Iterable[Any]) -> list[dict[str, Any]]:
     """Each event: name, version, occurred and recorded, who, and its own fields."""
     rows = []
@@ -265,6 +304,7 @@ __all__ = [
     "callback_view",
     "customer_outcome",
     "customer_view",
+    "departments_at",
     "history_rows",
     "intake_outcome",
     "local",

@@ -361,3 +361,118 @@ class Health(BaseModel):
     workers: dict[str, WorkerHealth]
     database: DatabaseHealth
     checked_at: datetime = Field(description="When this health reading was taken")
+
+
+# ------------------------------------------------ finding tickets and callers, departments
+
+
+class OpenTicket(BaseModel):
+    """A ticket as a search finds it (view ``ticket_search``): where it stands, who took it
+    in, its next deadline."""
+
+    ticket_id: str
+    number: str
+    kind: str
+    state: str
+    department: str | None = Field(description="The department holding it now")
+    owner: str | None
+    priority: str | None
+    category: str | None
+    customer_id: str | None
+    customer_name: str | None
+    content: str | None = Field(description="The content's first 1,000 characters")
+    intake_actor: str | None = Field(description="Who took it in (受理)")
+    intake_department: str | None = Field(description="Their department then")
+    received_at: datetime | None = Field(description="When it was received (business time)")
+    next_due_at: datetime | None = Field(
+        description="The running SLA clock due first (business time; past when overdue)"
+    )
+    next_milestone: str | None
+    due_in_seconds: int | None = Field(description="From now to next_due_at (negative: overdue)")
+    at_risk: bool = Field(description="A running clock not recorded breached is due within 1 h")
+    breached: bool = Field(description="A breach stands (withdrawn ones do not count)")
+    breaches: list[str] = Field(description="The breaches that stand, as milestone#cycle")
+    escalation_level: int = Field(description="The highest escalation level reached")
+    supervised: bool
+    reopened: bool
+    cycle: int
+    transfers: int
+    closed_at: datetime | None = Field(
+        description="When it was closed, resolved at first contact, rejected or withdrawn "
+        "(business time); null while open"
+    )
+
+
+class TicketHit(OpenTicket):
+    """A ticket found by ``GET /tickets``, with the phone given at intake."""
+
+    phone: str | None = Field(description="Masked unless the caller may see it (contact_masked)")
+    contact_masked: bool
+
+
+class TicketPage(BaseModel):
+    """One page of a ticket search, and how many tickets match in all."""
+
+    at: datetime = Field(description="The instant at_risk and due_in_seconds are taken at (now)")
+    projection: Progress
+    total: int = Field(description="Tickets matching the search, on every page")
+    count: int
+    limit: int
+    offset: int
+    rows: list[TicketHit]
+
+
+class CustomerMatch(BaseModel):
+    """A customer found by phone or name."""
+
+    customer_id: str
+    name: str | None
+    customer_type: str | None
+    grade: str | None
+    key_account: bool | None
+    area: str | None
+    station: str | None
+    phone: str | None = Field(description="Masked unless the caller may see it (contact_masked)")
+    contact_masked: bool
+    registered_at: datetime | None = Field(description="When the customer was registered")
+
+
+class CustomerLookup(BaseModel):
+    """Customers matching a phone or name, and their open tickets (a repeat caller's)."""
+
+    at: datetime = Field(description="The instant due_in_seconds and at_risk are taken at (now)")
+    projection: Progress
+    customers_total: int
+    customers: list[CustomerMatch]
+    open_tickets_total: int
+    open_tickets: list[OpenTicket] = Field(
+        description="Open tickets of these customers or called in from the phone, next "
+        "deadline first (at most 100)"
+    )
+
+
+class DepartmentOut(BaseModel):
+    """A department as the org directory has it on the date asked about."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    kind: str
+    parent: str | None
+    active: bool = Field(description="Whether it exists on that date")
+    valid_from: datetime = Field(description="When the record shown comes into force")
+    valid_to: datetime | None = Field(description="When the record shown ends (null: open)")
+    successor: str | None = Field(
+        description="For a department gone by then: where its duties went"
+    )
+
+
+class DepartmentsOut(BaseModel):
+    """The org directory as of a date: every department it ever had, active or not."""
+
+    as_of: str = Field(description="The date asked about (the hotline's calendar)")
+    at: datetime = Field(description="The instant read: the start of that day, local time")
+    release: str
+    version: str
+    front_office: str | None = Field(description="The front office (一口对外) on that date")
+    departments: list[DepartmentOut]

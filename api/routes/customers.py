@@ -1,7 +1,9 @@
-"""Customers: register, grade A/B/C with its basis, name the account manager, read.
+"""Customers: register, grade A/B/C with its basis, name the account manager, read, look up.
 
 Contact data on a customer read follows ``api.privacy``: unmasked for admins and the front
-office (and then recorded), masked for everyone else.
+office (and then recorded), masked for everyone else. The lookup by phone or name (before an
+intake form is filled) reads the ``ticket_search`` view and shows a repeat caller's open
+tickets.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api import search
 from api.deps import CurrentUser, RuntimeDep
+from api.params import FilterValue, Limit, PhoneQuery
 from api.present import customer_outcome, customer_view
 from api.privacy import PersonalRead
-from api.responses import tagged
+from api.responses import as_json, tagged
 from api.routes.command import add_command_route
 from api.runtime import Runtime
-from api.schemas import ERRORS, CustomerOut
+from api.schemas import ERRORS, CustomerLookup, CustomerOut
 from api.users import User
 from domain import commands as c
 from domain.customer import Customer
@@ -58,6 +62,50 @@ post(
     authorise=_manages,
     doc="Name the account manager (大客户经理) who owns the relationship.",
 )
+
+
+@router.get("/customers", response_model=CustomerLookup, responses=ERRORS)
+def lookup(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    read: PersonalRead,
+    phone: PhoneQuery = None,
+    name: FilterValue = None,
+    limit: Limit = 20,
+) -> JSONResponse:
+    """Who is calling: customers by ``phone`` (their own, or one they called in from before;
+    all its digits or the last 4) or by a part of their ``name`` (one of the two; phone wins),
+    and the open tickets of those customers or of that phone, next deadline first, so the
+    intake page can show a repeat caller's tickets before the form is filled. Phones are
+    masked unless the caller may see customers' contact data (each unmasked one recorded).
+    """
+    now = runtime.now()
+    reader = runtime.reader
+    progress = reader.progress(search.VIEW)
+    customers, total = search.find_customers(reader, phone, name, limit)
+    entitled = runtime.policy.sees_customer_personal_data(user, now)
+    for customer in customers:
+        for column in ("phone_digits", "phone_last4"):
+            del customer[column]
+        shown, customer["contact_masked"] = read.guard(
+            {"phone": customer["phone"]},
+            entitled=entitled,
+            subject_kind="customer",
+            subject_id=customer["customer_id"],
+            subject_number=customer["name"],
+        )
+        customer["phone"] = shown["phone"]
+    ids = [c["customer_id"] for c in customers]
+    tickets, open_total = search.open_tickets(reader, ids, phone, now)
+    body = {
+        "at": now,
+        "projection": progress,
+        "customers_total": total,
+        "customers": customers,
+        "open_tickets_total": open_total,
+        "open_tickets": tickets,
+    }
+    return as_json(runtime, body)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, responses=ERRORS)

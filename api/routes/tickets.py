@@ -1,4 +1,4 @@
-"""Tickets: intake, one route per lifecycle action, the ticket now or as of, its history.
+"""Tickets: intake, one route per lifecycle action, search, the ticket now or as of, its history.
 
 The write routes are made by ``api.routes.command``: this module says only which command each
 path sends and who may send it (an action: the policy, against the ticket's department).
@@ -12,15 +12,34 @@ from uuid import UUID
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api import search
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError
-from api.params import InstantQuery, parse_instant
+from api.params import (
+    AtRisk,
+    Breached,
+    DepartmentQuery,
+    DueAfter,
+    DueBefore,
+    EscalationLevel,
+    InstantQuery,
+    KindsQuery,
+    Limit,
+    Offset,
+    Reopened,
+    SearchText,
+    Sort,
+    StatesQuery,
+    Supervised,
+    TakenInBy,
+    parse_instant,
+)
 from api.present import history_rows, intake_outcome, ticket_outcome, ticket_view
 from api.privacy import PersonalRead
 from api.responses import as_json, tagged
 from api.routes.command import Authorise, add_command_route
 from api.runtime import Runtime
-from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut
+from api.schemas import ERRORS, ActionResult, HistoryOut, IntakeResult, TicketOut, TicketPage
 from api.users import User
 from domain import commands as c
 
@@ -78,6 +97,67 @@ def unknown_action(ticket_id: str, action: str, user: CurrentUser) -> None:
         f"unknown ticket action {action!r}",
         known_actions=sorted(c.TICKET_ACTIONS),
     )
+
+
+@router.get("/tickets", response_model=TicketPage, responses=ERRORS)
+def find(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    read: PersonalRead,
+    q: SearchText = None,
+    state: StatesQuery = None,
+    kind: KindsQuery = None,
+    department: DepartmentQuery = None,
+    taken_in_by: TakenInBy = None,
+    at_risk: AtRisk = None,
+    breached: Breached = None,
+    escalation_level: EscalationLevel = None,
+    supervised: Supervised = None,
+    reopened: Reopened = None,
+    due_before: DueBefore = None,
+    due_after: DueAfter = None,
+    sort: Sort = "next_due_at",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> JSONResponse:
+    """Find tickets, open and closed: by ``q`` (number or its start, phone or its last 4
+    digits, a part of the customer's name or of the content, customer or ticket id) and by
+    filters, all of which must hold. ``total`` counts every ticket that matches; pages never
+    overlap (ties are ordered by ticket id). Phones are masked as on a single ticket read,
+    row by row; each unmasked row is recorded in the access log (``reveal=false``: none is).
+    """
+    now = runtime.now()
+    tz = runtime.settings.tz
+    query = search.TicketQuery(
+        q=q,
+        state=state,
+        kind=kind,
+        department=department,
+        taken_in_by=taken_in_by,
+        at_risk=at_risk,
+        breached=breached,
+        escalation_level=escalation_level,
+        supervised=supervised,
+        reopened=reopened,
+        due_before=None if due_before is None else parse_instant(due_before, "due_before", tz),
+        due_after=None if due_after is None else parse_instant(due_after, "due_after", tz),
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    progress = runtime.reader.progress(search.VIEW)
+    rows, total = search.find_tickets(runtime, user, query, now)
+    search.masked_hits(runtime, user, read, rows, now)
+    body = {
+        "at": now,
+        "projection": progress,
+        "total": total,
+        "count": len(rows),
+        "limit": limit,
+        "offset": offset,
+        "rows": rows,
+    }
+    return as_json(runtime, body)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, responses=ERRORS)
