@@ -348,8 +348,8 @@ def escalations(
 ) -> JSONResponse:
     """Open escalations (level 0: breached only), one page of ``total``: highest level first,
     then the oldest (``sort=-level,-last_escalated_at``: then the latest escalated or
-    breached; ``-last_escalated_at``: that alone); ``department`` takes the units under it too; ``age_seconds`` at the desk's
-    now."""
+    breached; ``-last_escalated_at``: that alone); ``department`` takes the units under it
+    too; ``age_seconds`` at the desk's now."""
     reader = runtime.reader
     filters = _clock_filters(reader, department, kind, milestone, ("level", level))
     if min_level:
