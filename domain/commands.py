@@ -144,7 +144,17 @@ Instant = Annotated[
     AfterValidator(sane_instant),
     Field(description="RFC 3339 with offset, 2000-01-01 to 2100-01-01, whole-minute offset"),
 ]
-Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+\- ]{5,20}$")]
+# A mobile (11 digits, 13x-19x) or a landline with its area code (0 + 2-3 digits + 7-8 digits),
+# optionally +86; spaces and dashes as people write them. Kept as typed.
+PHONE_PATTERN = r"^(?:\+?86[ -]?)?(?:1[3-9]\d(?:[ -]?\d{4}){2}|0\d{2,3}[ -]?\d{7,8})$"
+Phone = Annotated[
+    str,
+    StringConstraints(pattern=PHONE_PATTERN),
+    Field(
+        description="A mobile number (11 digits, e.g. 138 0013 8000) or a landline with its area "
+        "code (e.g. 0731-5550123); +86 allowed; spaces and dashes as written"
+    ),
+]
 Version = Annotated[int, Field(ge=1, le=1_000_000_000)]
 Cycle = Annotated[int, Field(ge=1, le=1000)]
 Amount = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]

@@ -31,7 +31,8 @@
     for (const name of ["customer_name", "category", "content"]) {
       if (!data[name]) { fieldError(name, `${t(name)}: ${t("required")}`); ok = false; }
     }
-    if (data.phone && !/^[0-9+\- ]{5,20}$/.test(data.phone)) { fieldError("phone", t("invalid_phone")); ok = false; }
+    // The server's rule (domain/commands.py PHONE_PATTERN): a mobile or a landline with area code.
+    if (data.phone && !/^(?:\+?86[ -]?)?(?:1[3-9]\d(?:[ -]?\d{4}){2}|0\d{2,3}[ -]?\d{7,8})$/.test(data.phone)) { fieldError("phone", t("invalid_phone")); ok = false; }
     return ok;
   }
   form.addEventListener("reset", clearErrors);

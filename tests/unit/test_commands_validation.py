@@ -141,3 +141,26 @@ def test_the_documented_patterns_agree_with_the_validators() -> None:
             except ValidationError:
                 accepted = False
             assert accepted == bool(re.match(pattern, sample)), (pattern, sample)
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "13800138000",
+        "138-0013-8000",
+        "139 1234 5678",
+        "+86 13800138000",
+        "0731-5550123",
+        "010-12345678",
+    ],
+)
+def test_a_mobile_or_a_landline_with_area_code_is_taken_as_written(phone: str) -> None:
+    assert TypeAdapter(c.Phone).validate_python(phone) == phone
+
+
+@pytest.mark.parametrize(
+    "phone", ["12345", "110", "call me", "23800138000", "1380013800", "5550123", "138001380001"]
+)
+def test_anything_else_is_refused_as_a_phone(phone: str) -> None:
+    with pytest.raises(ValidationError):
+        TypeAdapter(c.Phone).validate_python(phone)
