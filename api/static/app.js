@@ -196,11 +196,28 @@ const CT = (() => {
      POST /stream/tickets for a single-use ticket (30 s) and opens the EventSource with it.
      The browser's own reconnection would reuse the spent ticket, so on any error the source is
      closed and reopened with a fresh ticket after a backoff (1 s doubling to 30 s, jittered;
-     back to 1 s once a message arrives). A rejected token (401) stops it. */
-  function stream(onProgress, onStatus) {
+     back to 1 s once a message arrives). A rejected token (401) stops it.
+     The server sends {head, views, versions} on connect and when what pages show moved (facts,
+     never reads: see README, "Live stream"). onProgress is called with it when the views'
+     positions differ from the last ones it was given (only opts.views, when named: the views a
+     page shows), or when a watched aggregate's version came (opts.watch: ids, e.g. the one
+     ticket a page shows): a reconnection that finds nothing moved calls nothing. */
+  function stream(onProgress, onStatus, opts = {}) {
     if (!token() || !window.EventSource) return null;
-    let es = null, timer = null, stopped = false, delay = 1000;
+    let es = null, timer = null, stopped = false, delay = 1000, shown = null;
     const status = (on) => onStatus && onStatus(on);
+    const watch = opts.watch || [];
+    function positions(views) {
+      const names = opts.views || Object.keys(views).sort();
+      return JSON.stringify(names.map((name) => [name, views[name]]));
+    }
+    function deliver(p) {
+      const at = positions(p.views || {});
+      const versions = p.versions || {};
+      if (at === shown && !Object.keys(versions).length) return;
+      shown = at;
+      onProgress(p);
+    }
     function later() {
       if (stopped) return;
       timer = setTimeout(open, delay * (0.75 + Math.random() / 2));
@@ -216,8 +233,9 @@ const CT = (() => {
         return later();
       }
       if (stopped) return;
-      es = new EventSource(API + "/stream?ticket=" + encodeURIComponent(ticket));
-      es.addEventListener("progress", (ev) => { delay = 1000; onProgress(JSON.parse(ev.data)); });
+      const query = new URLSearchParams([["ticket", ticket], ...watch.map((id) => ["watch", id])]);
+      es = new EventSource(API + "/stream?" + query);
+      es.addEventListener("progress", (ev) => { delay = 1000; deliver(JSON.parse(ev.data)); });
       es.onopen = () => status(true);
       es.onerror = () => { es.close(); es = null; status(false); later(); };
     }

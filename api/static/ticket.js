@@ -191,8 +191,10 @@ const TicketPage = (() => {
     if (button) { ev.preventDefault(); button.click(); }
   });
 
+  let shown = 0, actionsShown = 0;  // the version on the page, and that of its action buttons
   async function load(id, live = false) {
     const [tk, hist] = await Promise.all([api(`/tickets/${id}`), api(`/tickets/${id}/history`)]);
+    shown = tk.version;
     document.title = `${tk.number} · casetrail`;
     document.getElementById("t-number").textContent = tk.number;
     const st = document.getElementById("t-state"); st.textContent = v(tk.state); st.dataset.state = tk.state;
@@ -204,12 +206,32 @@ const TicketPage = (() => {
     const acts = tk.allowed_actions || [];
     box.replaceChildren(acts.length ? el("div", { class: "buttons" }, acts.map((a) =>
       el("button", { type: "button", class: "action", "data-action": a, title: `${t("shortcut")}: ${acts.indexOf(a) + 1}`, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
+    actionsShown = tk.version;
     document.getElementById("action-form").replaceChildren();
     CT.tickCountdowns();
     return tk;
   }
   const busy = () => opening || !!document.querySelector("#action-form form");
-  return { load, busy, slaTable, details, timelineItems, describe };
+
+  /* Live: the stream watches this ticket and says its version whenever it moved (a worker or a
+     colleague acted); the page re-reads it only when that version is newer than the one shown,
+     never on a timer. (Each read shows personal data and is recorded: re-reading on anything
+     else would be noise in the audit trail.) While an action form is open the rest is re-read
+     and the form left alone; its buttons follow when the form closes. */
+  function follow(id) {
+    let pending = null;
+    const reread = () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => load(id, true).catch(() => {}), 150);
+    };
+    new MutationObserver(() => { if (!busy() && actionsShown < shown) reread(); })
+      .observe(document.getElementById("action-form"), { childList: true });
+    return CT.stream((p) => {
+      const version = (p.versions || {})[id];
+      if (version !== undefined && version > shown) reread();
+    }, null, { watch: [id] });
+  }
+  return { load, busy, follow, slaTable, details, timelineItems, describe };
 })();
 
 if (document.getElementById("actions")) {
@@ -218,11 +240,6 @@ if (document.getElementById("actions")) {
     const id = new URLSearchParams(location.search).get("id");
     if (!id) return;
     try { await TicketPage.load(id); } catch (e) { CT.flash(CT.errText(e), "error"); return; }
-    // Live: when the views move (a worker or a colleague acted), re-read the ticket unless a form is open.
-    let pending = null;
-    CT.stream(() => {
-      clearTimeout(pending);
-      pending = setTimeout(() => { if (!TicketPage.busy()) TicketPage.load(id, true).catch(() => {}); }, 300);
-    });
+    TicketPage.follow(id);
   })();
 }
