@@ -257,3 +257,8 @@ Breached = Annotated[
 ]
 Supervised = Annotated[bool | None, Query(description="true: under supervision (督办).")]
 Reopened = Annotated[bool | None, Query(description="true: reopened at least once.")]
+NameQuery = Annotated[
+    str | None,
+    Query(**_LISTED, description="Any part of the customer's name (case ignored)."),
+    AfterValidator(_filter),
+]

@@ -208,15 +208,32 @@ def masked_hits(
     policy = runtime.policy
     entitled = [policy.sees_ticket_personal_data(user, h["department"], now) for h in hits]
     for i in sorted(range(len(hits)), key=lambda i: entitled[i]):
-        hit = hits[i]
-        shown, hit["contact_masked"] = read.guard(
-            {"phone": hit["phone"]},
-            entitled=entitled[i],
-            subject_kind="ticket",
-            subject_id=hit["ticket_id"],
-            subject_number=hit["number"],
-        )
-        hit["phone"] = shown["phone"]
+        _guard_phone(read, hits[i], entitled[i], "ticket", hits[i]["number"])
+
+
+def masked_customers(
+    runtime: Runtime, user: User, read: Reading, customers: list[dict[str, Any]], now: datetime
+) -> None:
+    """Each customer's phone as the caller may see it (``contact_masked`` says which), in
+    place; the columns only searches use left out."""
+    entitled = runtime.policy.sees_customer_personal_data(user, now)
+    for customer in customers:
+        for column in ("phone_digits", "phone_last4"):
+            del customer[column]
+        _guard_phone(read, customer, entitled, "customer", customer["name"])
+
+
+def _guard_phone(
+    read: Reading, item: dict[str, Any], entitled: bool, kind: str, number: str | None
+) -> None:
+    shown, item["contact_masked"] = read.guard(
+        {"phone": item["phone"]},
+        entitled=entitled,
+        subject_kind=kind,
+        subject_id=item[f"{kind}_id"],
+        subject_number=number,
+    )
+    item["phone"] = shown["phone"]
 
 
 # ------------------------------------------------------------------ callers

@@ -187,6 +187,23 @@ class TicketFacts:
         """The new values of the facts kept that an event of class ``name`` (in ``moves``) moves."""
         return {fact: getattr(event, field) for fact, field in self.moves[name]}
 
+    def follow(self, head: Row, name: str, event: Any) -> bool:
+        """The ticket's lifecycle moved by an event of class ``name``: its ``state`` (when
+        kept) by :data:`STATE_AFTER` or a service step, the facts the event moves, a transfer
+        counted (when ``transfers`` is kept). True when it moved a fact of ``moves``."""
+        kept = self.table.name_set
+        if "state" in kept:
+            if name in STATE_AFTER:
+                head["state"] = STATE_AFTER[name]
+            elif name in SERVICE_STEP_EVENTS:
+                head["state"] = step_state(head["kind"], name) or head["state"]
+        if name not in self.moves:
+            return False
+        head.update(self.moved(name, event))
+        if name == "WorkOrderTransferred" and "transfers" in kept:
+            head["transfers"] += 1
+        return True
+
     def change(self, event: Any, rows: Rows, changes: dict[str, Any]) -> Row | None:
         """The ticket's facts with ``changes``, put back; None for a ticket this view never saw."""
         head = self.of(event, rows)

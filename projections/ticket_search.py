@@ -25,14 +25,12 @@ from typing import Any
 
 from projections.core import Projection, Row, Rows, Table, meta_of
 from projections.ticket_facts import (
-    SERVICE_STEP_EVENTS,
     STATE_AFTER,
     TERMINAL,
     TicketFacts,
     clock_key,
     follow_clocks,
     next_due,
-    step_state,
 )
 
 TICKETS = "ticket_search"
@@ -146,17 +144,10 @@ class TicketSearch(Projection):
     @staticmethod
     def _apply(event: Any, name: str, head: Row) -> bool:
         """Move the ticket's row by one event; False when the event says nothing here."""
-        if name in STATE_AFTER:
-            head["state"] = STATE_AFTER[name]
-            if head["state"] in TERMINAL:
-                head["closed_at"] = meta_of(event).occurred_at
-        if name in FACTS.moves:
-            # Department, owner, priority or category moved.
-            head.update(FACTS.moved(name, event))
-            if name == "WorkOrderTransferred":
-                head["transfers"] += 1
-            elif name in SERVICE_STEP_EVENTS:
-                head["state"] = step_state(head["kind"], name) or head["state"]
+        moved = FACTS.follow(head, name, event)  # state; department, owner, priority, category
+        if name in STATE_AFTER and head["state"] in TERMINAL:
+            head["closed_at"] = meta_of(event).occurred_at
+        if moved:
             return True
         if follow_clocks(head, name, event):
             if name == "TicketReopened":

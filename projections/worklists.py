@@ -17,15 +17,7 @@ from operator import itemgetter
 from typing import Any
 
 from projections.core import Projection, Row, Rows, Table
-from projections.ticket_facts import (
-    SERVICE_STEP_EVENTS,
-    STATE_AFTER,
-    TERMINAL,
-    TicketFacts,
-    follow_clocks,
-    next_due,
-    step_state,
-)
+from projections.ticket_facts import STATE_AFTER, TERMINAL, TicketFacts, follow_clocks, next_due
 
 WORKLISTS = "worklists"
 TICKETS = "worklists_tickets"
@@ -124,15 +116,7 @@ class Worklists(Projection):
 
     def _apply(self, event: Any, name: str, head: Row) -> bool:
         """Move the ticket's facts by one event; False when the event says nothing here."""
-        if name in STATE_AFTER:
-            head["state"] = STATE_AFTER[name]
-        if name in FACTS.moves:
-            # Department, owner, priority or category moved.
-            head.update(FACTS.moved(name, event))
-            if name == "WorkOrderTransferred":
-                head["transfers"] += 1
-            elif name in SERVICE_STEP_EVENTS:
-                head["state"] = step_state(head["kind"], name) or head["state"]
+        if FACTS.follow(head, name, event):  # department, owner, priority or category
             return True
         if follow_clocks(head, name, event):
             if name in ("ClockResumed", "TicketReopened"):

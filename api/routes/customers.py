@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from api import search
 from api.deps import CurrentUser, RuntimeDep
-from api.params import FilterValue, Limit, PhoneQuery
+from api.params import Limit, NameQuery, PhoneQuery
 from api.present import customer_outcome, customer_view
 from api.privacy import PersonalRead
 from api.responses import as_json, tagged
@@ -70,7 +70,7 @@ def lookup(
     runtime: RuntimeDep,
     read: PersonalRead,
     phone: PhoneQuery = None,
-    name: FilterValue = None,
+    name: NameQuery = None,
     limit: Limit = 20,
 ) -> JSONResponse:
     """Who is calling: customers by ``phone`` (their own, or one they called in from before;
@@ -83,18 +83,7 @@ def lookup(
     reader = runtime.reader
     progress = reader.progress(search.VIEW)
     customers, total = search.find_customers(reader, phone, name, limit)
-    entitled = runtime.policy.sees_customer_personal_data(user, now)
-    for customer in customers:
-        for column in ("phone_digits", "phone_last4"):
-            del customer[column]
-        shown, customer["contact_masked"] = read.guard(
-            {"phone": customer["phone"]},
-            entitled=entitled,
-            subject_kind="customer",
-            subject_id=customer["customer_id"],
-            subject_number=customer["name"],
-        )
-        customer["phone"] = shown["phone"]
+    search.masked_customers(runtime, user, read, customers, now)
     ids = [c["customer_id"] for c in customers]
     tickets, open_total = search.open_tickets(reader, ids, phone, now)
     body = {

@@ -8,32 +8,15 @@ the true total. The views are caught up explicitly (no workers run); the clock i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
-from config.settings import Settings
-from tests.conftest import _clean_postgres
+from tests.e2e import test_validation
 from tests.e2e.test_api import V1, Api
-from tests.factories import FakeClock, bj, make_desk, receive
+from tests.factories import bj, receive
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def api(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
-    if request.param == "sqlite":
-        settings = Settings(database_url=f"sqlite:///{tmp_path / 'find.sqlite'}")
-    else:
-        url = request.getfixturevalue("pg_database")
-        _clean_postgres(url)
-        settings = Settings(database_url=url)
-    desk = make_desk(clock, env=settings.eventsourcing_env())
-    with TestClient(create_app(settings, desk=desk, workers=False)) as client:
-        yield Api(client, clock)
-    desk.close()
+api = test_validation.api  # the fixture: the API on SQLite and on PostgreSQL
 
 
 def find(api: Api, user: str = "front", path: str = "/tickets", **params: Any) -> dict[str, Any]:
