@@ -10,8 +10,11 @@
   for every open connection to finish, and only then runs the app's lifespan shutdown; a live
   stream never finishes on its own, so a browser tab left open on the monitor board would hold
   the stop forever. :class:`Server` sets ``runtime.guards.stopping`` as its shutdown begins:
-  every stream ends within one poll (``api/routes/stream.py``), and a stop takes well under a
-  second. ``GRACE_SECONDS`` bounds the wait for anything else.
+  every stream ends within a tenth of a second (``api/routes/stream.py``), and a stop takes
+  about a second. ``GRACE_SECONDS`` bounds the wait for anything else: a stream still open
+  when it runs out is cut, and uvicorn logs "timeout graceful shutdown exceeded", which
+  ``tests/e2e/test_serve_stop.py`` (``casetrail serve`` in a subprocess, SIGTERM and Ctrl-C
+  with a stream open) checks never happens.
 """
 
 from __future__ import annotations
