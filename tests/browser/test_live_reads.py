@@ -17,6 +17,7 @@ import pytest
 
 from tests.browser.conftest import LiveServer
 from tests.browser.test_pages import AGENT, AUDITOR, MONITOR, sign_in
+from tests.e2e.test_api import CALLER as COMPLAINT
 
 pytestmark = pytest.mark.browser
 
@@ -25,16 +26,6 @@ TICKET_IDLE_MS = 20_000
 BOARD_IDLE_MS = 10_000
 QUIET_SECONDS = 2.0  # a page done loading asks for nothing this long
 SETTLE_SECONDS = 30.0
-COMPLAINT = {
-    "kind": "complaint",
-    "customer_name": "王建国",
-    "phone": "13800138000",
-    "address": "城关镇幸福路12号",
-    "category": "service_attitude",
-    "content": "营业厅工作人员态度恶劣，要求道歉并说明处理结果",
-    "area": "urban",
-    "station": "station_1",
-}
 
 
 class Requests:

@@ -16,18 +16,8 @@ import pytest
 import uvicorn
 
 from api.routes.stream import WATCH_MAX
+from tests.e2e.test_api import CALLER
 from tests.e2e.test_stream import AGENT, AUDITOR, Live, Opened, bearer, wait_for
-
-CALLER = {
-    "kind": "complaint",
-    "customer_name": "王建国",
-    "phone": "13800138000",
-    "address": "城关镇幸福路12号",
-    "category": "service_attitude",
-    "content": "营业厅工作人员态度恶劣，要求道歉并说明处理结果",
-    "area": "urban",
-    "station": "station_1",
-}
 
 
 @pytest.fixture(scope="module")
