@@ -8,7 +8,8 @@ layer     modules                                          may import from ``api
 ========  ===============================================  ==================================
 parts     ``errors`` ``limits`` ``serving`` ``schemas``    nothing
           ``present`` ``reads`` ``replays``
-          ``stream_tickets`` ``health``
+          ``stream_tickets`` ``stream_positions``
+          ``health``
 rules     ``auth`` ``params`` ``idempotency``              ``errors``
           ``guards``                                       ``replays`` ``stream_tickets``
 state     ``runtime``                                      parts and rules; no service
