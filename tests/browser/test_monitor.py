@@ -22,6 +22,7 @@ import pytest
 
 from tests.browser.conftest import LiveServer
 from tests.browser.test_pages import AGENT, MONITOR
+from tests.e2e.test_business_time_api import REPAIR
 from tests.proxy import CuttableProxy
 
 pytestmark = pytest.mark.browser
@@ -30,20 +31,16 @@ LONG_BREACHED = 110  # arrival breached long ago, one every 30 s of business tim
 AT_RISK = 5  # arrival breached too; restoration (3 h) due within the hour
 LEVEL_ONE = 3  # arrival at 80 %: escalated to level 1, due in 7 min
 BREACHES = LONG_BREACHED + AT_RISK
-REPAIR = {
-    "kind": "fault_repair",
-    "customer_name": "刘女士",
-    "phone": "13900139000",
-    "category": "power_outage",
-    "content": "整条街停电，请尽快抢修",
-    "area": "urban",
-    "priority": "urgent",
-}
 
 
 def _repair(live: LiveServer, ago: timedelta, station: int, dispatch: bool = False) -> Any:
     occurred = datetime.now(UTC) - ago
-    body = {**REPAIR, "station": f"station_{station}", "occurred_at": occurred.isoformat()}
+    body = {
+        **REPAIR,
+        "station": f"station_{station}",
+        "priority": "urgent",
+        "occurred_at": occurred.isoformat(),
+    }
     ticket = live.post("/tickets", AGENT, body)
     if dispatch:  # dispatched two minutes after the call: the breach is the station's
         at = (occurred + timedelta(minutes=2)).isoformat()

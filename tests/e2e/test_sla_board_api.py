@@ -15,26 +15,25 @@ The SLA clock runs at Mon 10:30: repairs 0-4 breached at level 3, 5-9 breached a
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from config.settings import Settings
 from projections.due_queries import ViewQueries
+from tests.conftest import _clean_postgres
 from tests.e2e.test_api import CALLER, V1, who
+from tests.e2e.test_business_time_api import REPAIR
 from tests.e2e.test_validation import refused
 from tests.factories import FakeClock, bj, make_desk
 from workers.sla_clock import SlaClock
 
 pytestmark = pytest.mark.postgres
 
-REPAIR = {**CALLER, "kind": "fault_repair", "category": "outage", "content": "整条街停电"}
 DISPUTE = {**CALLER, "kind": "meter_dispute", "category": "meter", "content": "电表走得太快"}
 NOW = bj(2026, 10, 12, 10, 30)
 REPAIRS = 12
@@ -109,11 +108,10 @@ def _story(client: TestClient, clock: FakeClock) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def board(pg_server: str) -> Iterator[Board]:
-    name = f"casetrail_board_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    settings = Settings(database_url=f"{pg_server}/{name}")
+def board(pg_database: str) -> Iterator[Board]:
+    """The story, told once for the module's tests, which only read."""
+    _clean_postgres(pg_database)
+    settings = Settings(database_url=pg_database)
     clock = FakeClock()
     desk = make_desk(clock, env=settings.eventsourcing_env())
     try:
@@ -121,8 +119,6 @@ def board(pg_server: str) -> Iterator[Board]:
             yield Board(client, _story(client, clock))
     finally:
         desk.close()
-        with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 NEWEST_BREACHES = [f"repair {i}" for i in range(9, -1, -1)] + ["dispute", "complaint"]
