@@ -17,8 +17,12 @@ Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token
     GET  /api/v1/tickets/{id}[?as_of=&reveal=&reason=]  the ticket now or as recorded then
     GET  /api/v1/tickets/{id}/history                   every event
     GET  /api/v1/worklists?department=&owner=&kind=&state=
-    GET  /api/v1/sla/deadlines?state=&department=&due_before=&ticket_id=&milestone=
-    GET  /api/v1/escalations?department=&min_level=&milestone=
+    GET  /api/v1/sla/deadlines?state=&department=&kind=&milestone=&level=&due_before=&ticket_id=
+         &sort=&at=&as_known_at=&limit=&offset=         SLA clocks, with the true total
+    GET  /api/v1/escalations?department=&kind=&milestone=&level=&min_level=&sort=&limit=&offset=
+                                                        open escalations, with the true total
+    GET  /api/v1/sla/summary?department=&kind=&milestone=&level=&at_risk_seconds=
+                                                        the SLA board's counts
     GET  /api/v1/reports/departments?from=&to=&as_of=
     POST /api/v1/callbacks                              schedule -> 201
     POST /api/v1/callbacks/{id}/attempts | /outcome | /cancel
