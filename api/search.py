@@ -28,7 +28,7 @@ from api.runtime import Runtime
 from api.users import User
 from domain.org import KINDS
 from domain.ticket import TERMINAL, State
-from projections.ticket_search import CUSTOMERS, TICKETS
+from projections.ticket_search import CUSTOMERS, TICKETS, national_digits
 
 VIEW = "ticket_search"
 AT_RISK_WITHIN = timedelta(hours=1)
@@ -85,7 +85,7 @@ def _either(filters: Sequence[Filter]) -> Filter:
 
 def _phone(text: str) -> Filter | None:
     """All the digits of a phone, or its last four; None when ``text`` is not a phone."""
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = national_digits(text)
     if not _PHONE.match(text) or len(digits) < 4:
         return None
     if len(digits) == 4:

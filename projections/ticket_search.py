@@ -92,10 +92,20 @@ CUSTOMER_TABLE = Table(
 )
 
 
+def national_digits(phone: str) -> str:
+    """A phone's digits without separators or China's country code: ``0731-5550123`` ->
+    ``07315550123``, ``+86 139 1234 5678`` -> ``13912345678`` (a number dialled within China
+    starts with 1, a mobile, or 0, a landline's area code, never with 86)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if digits.startswith("86") and len(digits) >= 12 and digits[2] in "01":
+        return digits[2:]
+    return digits
+
+
 def phone_columns(phone: str | None) -> dict[str, str | None]:
-    """A phone as given, its digits alone (``0731-5550123`` -> ``07315550123``) and its last
-    four digits: the columns a phone is searched by."""
-    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    """A phone as given, its digits as dialled within China (:func:`national_digits`) and its
+    last four digits: the columns a phone is searched by."""
+    digits = national_digits(phone or "")
     return {
         "phone": phone or None,
         "phone_digits": digits or None,

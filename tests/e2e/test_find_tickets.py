@@ -50,6 +50,7 @@ def test_a_ticket_is_found_by_the_last_four_digits_the_number_and_the_name(api: 
 
     assert ids(find(api, q="5678")) == {li["id"]}
     assert ids(find(api, q="13912345678")) == {li["id"]}  # all the digits, separators aside
+    assert ids(find(api, q="+86 139 1234 5678")) == {li["id"]}  # with the country code too
     assert ids(find(api, q="秀英")) == {li["id"]}
     assert ids(find(api, q="电表")) == {zhang["id"]}  # a part of the content
     assert ids(find(api, q=wang["number"])) == {wang["id"]}

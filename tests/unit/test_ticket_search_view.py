@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from domain import commands as c
 from domain.desk import Desk, Outcome
 from projections.core import Row
@@ -178,6 +180,22 @@ def test_a_registered_customer_is_found_by_the_digits_of_its_phone_and_keeps_its
 def test_phone_columns_of_a_short_or_missing_phone() -> None:
     assert phone_columns(None) == {"phone": None, "phone_digits": None, "phone_last4": None}
     assert phone_columns("110") == {"phone": "110", "phone_digits": "110", "phone_last4": None}
+
+
+@pytest.mark.parametrize(
+    ("given", "digits"),
+    [
+        ("+86 139 1234 5678", "13912345678"),
+        ("86-139-1234-5678", "13912345678"),
+        ("+86 0731-5550123", "07315550123"),
+        ("0731 5550123", "07315550123"),
+        ("13986001234", "13986001234"),  # 86 inside a number stays
+        ("86123", "86123"),  # too short for a country code (stored before phones were checked)
+    ],
+)
+def test_a_phone_is_kept_as_dialled_within_china(given: str, digits: str) -> None:
+    assert phone_columns(given)["phone_digits"] == digits
+    assert phone_columns(given)["phone_last4"] == digits[-4:]
 
 
 def test_sla_clock_steps_alone_leave_the_row_as_it_was(memory_desk: Desk, clock: FakeClock) -> None:
