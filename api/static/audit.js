@@ -27,6 +27,11 @@
     const unplaced = document.getElementById("asof-unplaced");
     unplaced.hidden = !(tk.unplaced && tk.unplaced.length);
     unplaced.textContent = unplaced.hidden ? "" : `${t("unplaced")}: ${tk.unplaced.join(", ")}`;
+    // The slider says where it stands: which step of how many, the event there, its instant.
+    const at = Number(range.value);
+    const here = asOf ? history.filter((e) => timeOf(e) === asOf).map((e) => v(e.name)).join(", ") : t("now");
+    range.setAttribute("aria-valuetext", `${at + 1}/${stops.length} · ${here}`);
+    document.getElementById("asof-step").textContent = `${t("step")} ${at + 1}/${stops.length} · ${here}`;
     document.getElementById("asof-label").textContent = asOf ? CT.fmtTime(asOf) : t("now");
     document.getElementById("asof-label").dataset.asOf = asOf || "";
     const st = document.getElementById("asof-state"); st.textContent = v(tk.state); st.dataset.state = tk.state; st.dataset.version = tk.version;
@@ -87,7 +92,19 @@
     try { await showAsOf(at); } catch (e) { CT.flash(CT.errText(e), "error"); }
   });
   document.getElementById("asof-now").addEventListener("click", async () => { range.value = range.max; input.value = localInput(new Date()); await showAsOf(null); });
-  document.getElementById("pick").addEventListener("submit", (ev) => { ev.preventDefault(); const id = document.getElementById("ticket-id").value.trim(); if (id) load(id); });
-  const start = new URLSearchParams(location.search).get("id");
-  if (start) { document.getElementById("ticket-id").value = start; load(start); }
+  // A ticket by its id, or by its number (or anything the search finds: a phone, a name).
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  async function open(text) {
+    if (UUID.test(text)) return load(text);
+    try {
+      const found = await api("/tickets" + qs({ q: text, limit: 20 }));
+      const exact = found.rows.find((r) => r.number === text.toUpperCase());
+      const hit = exact || (found.total === 1 ? found.rows[0] : null);
+      if (hit) return load(hit.ticket_id);
+      CT.flash(found.total ? `${t("several_found")}: ${found.rows.map((r) => r.number).join(", ")}` : t("none_found"), "error");
+    } catch (e) { CT.flash(CT.errText(e), "error"); }
+  }
+  document.getElementById("pick").addEventListener("submit", (ev) => { ev.preventDefault(); const text = document.getElementById("ticket-id").value.trim(); if (text) open(text); });
+  const start = new URLSearchParams(location.search).get("id") || new URLSearchParams(location.search).get("number");
+  if (start) { document.getElementById("ticket-id").value = start; open(start); }
 })();

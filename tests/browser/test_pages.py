@@ -322,3 +322,30 @@ def test_an_edit_conflict_keeps_what_was_typed_and_says_why(
     assert [e["details"]["reason"] for e in history["events"] if e["name"] == "ClockPaused"] == [
         "等待客户提供购电凭证"
     ]
+
+
+def test_the_auditor_opens_a_ticket_by_its_number(page: Any, live: LiveServer, shots: Path) -> None:
+    caller = {
+        "kind": "complaint",
+        "customer_name": "吴先生",
+        "phone": "13300133000",
+        "category": "billing",
+        "content": "电费与实际用电不符",
+        "area": "urban",
+        "station": "station_1",
+    }
+    t = live.post("/tickets", AGENT, caller)
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    sign_in(page, live, AUDITOR, "audit.html")
+    page.fill("#ticket-id", t["number"].lower())  # as read over the phone, in any case
+    page.press("#ticket-id", "Enter")
+    page.wait_for_selector('#asof-state[data-state="verified"]')
+    assert page.inner_text("#a-number") == t["number"]
+    # The slider says which step it shows, the event there, and the instant with its zone.
+    page.fill("#asof-range", "0")
+    page.wait_for_selector('#asof-state[data-state="received"]')
+    step = page.inner_text("#asof-step")
+    assert step.startswith("第 1/")
+    assert "受理投诉" in step
+    assert re.search(r"GMT[+-]\d", page.inner_text("#asof-label"))
+    page.screenshot(path=str(shots / "audit-by-number.png"), full_page=True)
