@@ -257,6 +257,10 @@ Breached = Annotated[
 ]
 Supervised = Annotated[bool | None, Query(description="true: under supervision (督办).")]
 Reopened = Annotated[bool | None, Query(description="true: reopened at least once.")]
+OpenQuery = Annotated[
+    bool | None,
+    Query(description="true: still open; false: closed, resolved, rejected or withdrawn."),
+]
 NameQuery = Annotated[
     str | None,
     Query(**_LISTED, description="Any part of the customer's name (case ignored)."),

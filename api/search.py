@@ -53,6 +53,7 @@ class TicketQuery:
     escalation_level: int | None = None
     supervised: bool | None = None
     reopened: bool | None = None
+    open: bool | None = None  # true: not yet closed, resolved, rejected or withdrawn
     due_before: datetime | None = None
     due_after: datetime | None = None
     sort: str = "next_due_at"
@@ -148,6 +149,8 @@ def ticket_filters(runtime: Runtime, user: User, query: TicketQuery, now: dateti
         value = getattr(query, flag)
         if value is not None:
             found.append(reader.equals(flag, value))
+    if query.open is not None:
+        found.append(Filter('"closed_at" IS NULL' if query.open else '"closed_at" IS NOT NULL', ()))
     if query.escalation_level:
         found.append(Filter('"escalation_level" >= ?', (query.escalation_level,)))
     if query.due_before is not None:

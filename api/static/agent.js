@@ -8,13 +8,12 @@
     station: ["station_1", "station_2", "station_3", "station_4", "station_5"],
     channel: ["hotline", "online", "service_hall", "complaint_box", "email", "app"],
   };
+  const me = await CT.header("agent");
+  // The choices by name (the names catalogue is loaded with the header).
   for (const [name, values] of Object.entries(OPTIONS)) {
     const sel = document.getElementById("f-" + name);
-    values.forEach((x) => sel.append(el("option", { value: x }, `${v(x)} (${x})`)));
+    values.forEach((x) => sel.append(el("option", { value: x }, v(x))));
   }
-  const me = await CT.header("agent");
-  const scope = document.getElementById("scope");
-  if (!me || me.front_office || !["agent", "supervisor"].includes(me.role)) scope.value = "all";
 
   const form = document.getElementById("intake");
   function clearErrors() {
@@ -46,38 +45,94 @@
       const r = await api("/tickets", { json: data, headers: { "Idempotency-Key": "intake-" + Date.now() + "-" + Math.random() } });
       CT.flash(`${t("created")} ${r.number}`, "ok");
       const box = document.getElementById("created");
-      box.replaceChildren(el("p", {}, `${t("created")}: `, el("a", { href: "ticket.html?id=" + r.id, id: "created-link" }, r.number), ` · ${v(r.state)} · ${r.department}`));
+      box.replaceChildren(el("p", {}, `${t("created")}: `, el("a", { href: "ticket.html?id=" + r.id, id: "created-link" }, r.number), ` · ${v(r.state)} · ${v(r.department)}`));
       form.reset();
-      loadQueue();
+      loadQueue(); loadCounts(); document.getElementById("caller").hidden = true;
     } catch (e) {
       if (e.body && e.body.errors) e.body.errors.forEach((x) => fieldError(x.field, x.message));
       else fieldError("_form", CT.errText(e));
     }
   });
 
+  // Saved views: each a search the API answers with its true total; the counts are live.
+  const front = me && me.front_office;
+  const VIEWS = [
+    ["taken_in_by_us", { taken_in_by: "my_front_office", open: true }],
+    ["my_department", me ? { department: me.department, open: true } : null],
+    ["taken_in_by_me", { taken_in_by: "me" }],
+    ["at_risk", { at_risk: true }],
+    ["breached", { breached: true, open: true }],
+    ["supervised_view", { supervised: true, open: true }],
+    ["reopened_view", { reopened: true, open: true }],
+    ["awaiting_callback", { state: "callback_pending" }],
+  ].filter(([, p]) => p);
+  let view = front ? "taken_in_by_us" : "my_department";
+  let offset = 0;
+  const PAGE = 50;
+  const search = document.getElementById("search");
+  const tabs = document.getElementById("saved-views");
+  tabs.replaceChildren(...VIEWS.map(([name]) => el("button", { type: "button", class: "tab", "data-view": name,
+    onclick: () => { view = name; search.value = ""; offset = 0; loadQueue(); } }, t(name), " ", el("span", { class: "count", "data-count": name }, "…"))));
+  async function loadCounts() {
+    await Promise.all(VIEWS.map(async ([name, params]) => {
+      try {
+        const found = await api("/tickets" + qs({ ...params, limit: 1, reveal: false }));
+        tabs.querySelector(`[data-count="${name}"]`).textContent = found.total;
+      } catch (e) { /* the list below says what went wrong */ }
+    }));
+  }
   async function loadQueue() {
     const box = document.getElementById("queue");
     if (!CT.token()) { box.replaceChildren(el("p", { class: "muted" }, t("not_signed_in"))); return; }
-    const params = { limit: 200 };
-    if (scope.value === "mine" && me) params.department = me.department;
+    const text = search.value.trim();
+    const params = text ? { q: text } : { ...Object.fromEntries(VIEWS)[view] };
+    tabs.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", !text && b.dataset.view === view));
     try {
-      const page = await api("/worklists" + qs(params));
+      // Lists show phones masked and record no reads (reveal=false): the ticket page shows them.
+      const page = await api("/tickets" + qs({ ...params, limit: PAGE, offset, sort: text ? "-received_at" : "next_due_at", reveal: false }));
       const cols = [
         { label: "number", render: (r) => el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number) },
-        { label: "kind", key: "kind" }, { label: "state", render: (r) => el("span", { class: "badge" }, v(r.state)) },
-        { label: "customer", key: "customer_name" }, { label: "department", key: "department" }, { label: "owner", key: "owner" },
-        { label: "milestone", key: "next_milestone" },
+        { label: "kind", render: (r) => v(r.kind) }, { label: "state", render: (r) => el("span", { class: "badge" }, v(r.state)) },
+        { label: "customer", key: "customer_name" }, { label: "phone", key: "phone" }, { label: "department", render: (r) => v(r.department) },
+        { label: "milestone", render: (r) => v(r.next_milestone) },
         { label: "due_at", render: (r) => CT.fmtTime(r.next_due_at) },
         { label: "left", cls: "num", render: (r) => r.next_due_at ? el("span", { class: "countdown", "data-due": r.next_due_at }) : "—" },
       ];
-      box.replaceChildren(CT.table(cols, page.rows, { id: "queue-table", rowAttrs: (r) => ({ "data-ticket": r.ticket_id, "data-number": r.number }) }));
-      document.getElementById("queue-meta").textContent = `${page.count} · ${t("projection_lag")} ${page.projection.lag}`;
+      box.replaceChildren(CT.table(cols, page.rows, { id: "queue-table", rowAttrs: (r) => ({ "data-ticket": r.ticket_id, "data-number": r.number, class: r.breached ? "breached" : (r.at_risk ? "at-risk" : null) }) }));
+      const last = Math.min(offset + page.count, page.total);
+      document.getElementById("queue-meta").textContent = page.total ? `${offset + 1}–${last} / ${page.total}` : t("no_rows");
+      document.getElementById("prev").disabled = offset === 0;
+      document.getElementById("next").disabled = last >= page.total;
       CT.tickCountdowns();
     } catch (e) { box.replaceChildren(el("p", { class: "field-error" }, CT.errText(e))); }
   }
-  scope.addEventListener("change", loadQueue);
-  document.getElementById("refresh").addEventListener("click", loadQueue);
+  document.getElementById("find").addEventListener("submit", (ev) => { ev.preventDefault(); offset = 0; loadQueue(); });
+  document.getElementById("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadQueue(); });
+  document.getElementById("next").addEventListener("click", () => { offset += PAGE; loadQueue(); });
+  document.getElementById("refresh").addEventListener("click", () => { loadQueue(); loadCounts(); });
+  search.placeholder = t("search_hint");
+
+  // A repeat caller: once the phone is typed, their open tickets show before the form is filled.
+  const phone = document.getElementById("f-phone");
+  async function lookupCaller() {
+    const box = document.getElementById("caller");
+    const digits = phone.value.replace(/\D/g, "");
+    if (digits.length < 7) { box.hidden = true; return; }
+    try {
+      const found = await api("/customers" + qs({ phone: phone.value.trim(), reveal: false }));
+      if (!found.open_tickets_total && !found.customers_total) { box.hidden = true; return; }
+      box.replaceChildren(el("b", {}, `${t("repeat_caller")}: ${found.customers.map((c) => c.name).join(", ")}`),
+        el("ul", {}, found.open_tickets.map((o) => el("li", { "data-ticket": o.ticket_id },
+          el("a", { href: "ticket.html?id=" + o.ticket_id }, o.number), ` · ${v(o.kind)} · ${v(o.state)} · ${v(o.department)}`))));
+      box.hidden = false;
+      if (!form.elements.customer_name.value && found.customers[0]) form.elements.customer_name.value = found.customers[0].name || "";
+    } catch (e) { box.hidden = true; }
+  }
+  phone.addEventListener("change", lookupCaller);
+  phone.addEventListener("blur", lookupCaller);
+
   loadQueue();
+  loadCounts();
   let pending = null;
-  CT.stream(() => { clearTimeout(pending); pending = setTimeout(loadQueue, 200); });
+  CT.stream(() => { clearTimeout(pending); pending = setTimeout(() => { loadQueue(); loadCounts(); }, 200); }, null, { views: ["ticket_search"] });
 })();

@@ -349,3 +349,46 @@ def test_the_auditor_opens_a_ticket_by_its_number(page: Any, live: LiveServer, s
     assert "受理投诉" in step
     assert re.search(r"GMT[+-]\d", page.inner_text("#asof-label"))
     page.screenshot(path=str(shots / "audit-by-number.png"), full_page=True)
+
+
+def test_the_front_office_finds_by_phone_a_complaint_routed_elsewhere(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    # Taken in an hour ago by the front office, then dispatched to a station.
+    caller = {
+        "kind": "complaint",
+        "customer_name": "郑女士",
+        "phone": "13100131234",
+        "category": "service_attitude",
+        "content": "抄表员态度差",
+        "area": "urban",
+        "station": "station_2",
+        "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+    }
+    t = live.post("/tickets", AGENT, caller)
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    live.post(
+        f"/tickets/{t['id']}/classify",
+        AGENT,
+        {"category": "service_attitude", "priority": "normal"},
+    )
+    live.post(
+        f"/tickets/{t['id']}/dispatch", AGENT, {"owner": "赵六", "to_department": "station_2"}
+    )
+
+    sign_in(page, live, AGENT, "agent.html")
+    # The front office keeps the customer's thread (一口对外): the ticket is in "taken in by us".
+    page.wait_for_selector(f'#queue-table tr[data-number="{t["number"]}"]')
+    # The customer calls back: the agent types the last four digits of the phone.
+    page.fill("#search", "1234")
+    page.press("#search", "Enter")
+    row = page.wait_for_selector(f'#queue-table tr[data-number="{t["number"]}"]')
+    assert "供电所2" in row.inner_text()  # where it is now, by name
+    assert "131****1234" in row.inner_text()  # the list masks the phone
+    assert page.inner_text("#queue-meta").endswith("/ 1")
+    # On the intake form the same number shows the caller's open ticket before anything else.
+    page.fill("#f-phone", "13100131234")
+    page.press("#f-phone", "Tab")
+    page.wait_for_selector(f'#caller li[data-ticket="{t["id"]}"]')
+    assert page.input_value("#f-customer_name") == "郑女士"
+    page.screenshot(path=str(shots / "agent-find-by-phone.png"), full_page=True)

@@ -144,6 +144,10 @@ def test_filters_state_department_at_risk_breached_and_escalation(api: Api) -> N
     assert (row["breaches"], row["escalation_level"]) == (["arrival#1"], 2)
     assert ids(find(api, due_before="2026-10-12T09:45:00+08:00")) == {repair["id"]}
     assert ids(find(api, due_after="2026-10-12T10:00:00+08:00")) == {complaint["id"]}
+    # Open or not: a withdrawn ticket leaves the open ones.
+    api.act(complaint, "withdraw", "supervisor", reason="客户撤诉")
+    assert ids(find(api, open="true")) == {repair["id"]}
+    assert ids(find(api, open="false")) == {complaint["id"]}
 
 
 @pytest.mark.parametrize(
