@@ -59,6 +59,8 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
     pages = {
         "ticket": (f"ticket.html?id={t['id']}", "#timeline li"),
         "audit": (f"audit.html?id={t['id']}", "#history-table tbody tr"),
+        "monitor": ("monitor.html", "#tiles, .tiles, main"),
+        "report": ("report.html", "#report-grid tr, main"),
     }
     found: dict[str, list[str]] = {}
     for name, (path, ready) in pages.items():
@@ -66,4 +68,10 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
         page.wait_for_selector(ready)
         found[name] = _raw_codes(page)
         page.screenshot(path=str(shots / f"{name}-{language}.png"), full_page=True)
-    assert found == {name: [] for name in pages}
+    sign_in(page, live, AGENT, "agent.html")
+    page.evaluate(f"localStorage.setItem('casetrail.lang', '{language}')")
+    page.goto(f"{live.url}/agent.html")
+    page.wait_for_selector(f'#queue-table tr[data-ticket="{t["id"]}"]')
+    found["agent"] = _raw_codes(page)
+    page.screenshot(path=str(shots / f"agent-{language}.png"), full_page=True)
+    assert found == {name: [] for name in [*pages, "agent"]}
