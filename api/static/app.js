@@ -171,6 +171,7 @@ const CT = (() => {
     if (!box) { box = el("div", { id: "flash" }); document.body.append(box); }
     const item = el("div", { class: "flash " + kind }, msg);
     box.append(item); setTimeout(() => item.remove(), 6000);
+    while (box.children.length > 3) box.firstChild.remove();  // the latest three, not a tower
   }
   function errText(e) {
     const b = e && e.body;
