@@ -166,6 +166,18 @@ const CT = (() => {
       return null;
     }
   }
+  // Length counters: a text area with a limit says how much of it is used as one types.
+  document.addEventListener("input", (ev) => {
+    const box = ev.target;
+    if (!box || box.tagName !== "TEXTAREA" || !(box.maxLength > 0)) return;
+    let counter = box.nextElementSibling;
+    if (!counter || !counter.classList.contains("counter")) {
+      counter = el("div", { class: "counter muted" });
+      box.after(counter);
+    }
+    counter.textContent = `${box.value.length} / ${box.maxLength}`;
+    counter.classList.toggle("full", box.value.length >= box.maxLength);
+  });
   function flash(msg, kind = "info") {
     let box = document.getElementById("flash");
     if (!box) { box = el("div", { id: "flash" }); document.body.append(box); }

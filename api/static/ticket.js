@@ -126,7 +126,7 @@ const TicketPage = (() => {
       } else if (p.format === "date-time") input = el("input", { id, name, type: "datetime-local", step: 1, "data-kind": "datetime" });
       else if (p.type === "number" || p.type === "integer") input = el("input", { id, name, type: "number", step: "any", "data-kind": "number" });
       else if (p.type === "boolean") input = el("input", { id, name, type: "checkbox", "data-kind": "bool" });
-      else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name });
+      else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name, maxlength: p.maxLength });
       else input = el("input", { id, name, value: current ?? (p.default || ""), maxlength: p.maxLength || null });
       if (kept && kept[name] !== undefined) {
         if (input.type === "checkbox") input.checked = !!kept[name]; else input.value = kept[name];

@@ -392,3 +392,11 @@ def test_the_front_office_finds_by_phone_a_complaint_routed_elsewhere(
     page.wait_for_selector(f'#caller li[data-ticket="{t["id"]}"]')
     assert page.input_value("#f-customer_name") == "郑女士"
     page.screenshot(path=str(shots / "agent-find-by-phone.png"), full_page=True)
+
+
+def test_a_text_area_counts_its_characters_against_its_limit(page: Any, live: LiveServer) -> None:
+    sign_in(page, live, AGENT, "agent.html")
+    page.fill("#f-content", "停电三小时")
+    assert page.inner_text("#f-content + .counter") == "5 / 4000"
+    page.fill("#f-content", "电" * 4000)
+    page.wait_for_selector("#f-content + .counter.full")
