@@ -411,22 +411,14 @@ class Desk(Application[UUID]):
     # ---------------------------------------------------------------- tickets
 
     def ticket(
-        self,
-        ticket_id: UUID,
-        as_of: datetime | None = None,
-        *,
-        copy: bool = True,
-        at: datetime | None = None,
+        self, ticket_id: UUID, as_of: datetime | None = None, *, copy: bool = True
     ) -> Ticket:
-        """The ticket now, or as it was recorded up to ``as_of`` (the recording horizon:
-        what the system knew then), or as it stood at business instant ``at`` (the facts
-        that had happened by then, as known at ``as_of`` or now). See :meth:`ticket_at`.
+        """The ticket now, or as it was recorded up to ``as_of`` (the recording horizon: what
+        the system knew then; :meth:`ticket_at` gives it at a business instant).
 
         ``copy=False`` hands out the cached object itself, without a deep copy: only for
         callers that read it (presenting, permission checks) and never change it.
         """
-        if at is not None:
-            return self.ticket_at(ticket_id, at, as_of)[0]
         if as_of is None:
             return self._load(Ticket, ticket_id, "ticket", copy=copy)  # type: ignore[no-any-return]
         version = 0
@@ -850,11 +842,11 @@ def _facts(
 
 def _evidence(ticket: Ticket) -> dict[str, Any]:
     """The fact just decided on ``ticket`` (the command's first event), named in corrections."""
-    last = ticket.pending_events[0]
+    fact = ticket.pending_events[0]
     return {
-        "event": type(last).__name__,
-        "version": last.originator_version,
-        "occurred_at": last.meta.occurred_at,  # type: ignore[attr-defined]
+        "event": type(fact).__name__,
+        "version": fact.originator_version,
+        "occurred_at": fact.meta.occurred_at,  # type: ignore[attr-defined]
     }
 
 
