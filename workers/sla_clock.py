@@ -398,7 +398,7 @@ class SlaClock:
         assert release is not None
         later = [a["at"] for a in ticket.due_actions(datetime.max.replace(tzinfo=release.tzinfo))]
         next_free = min((at for at in later if at >= ticket.created_on), default=None)
-        if ticket.id not in self.held:
+        if str(ticket.id) not in self.held:  # said once per ticket held
             bound.info(
                 "backfilled ticket held",
                 held_steps=len(actions) - len(free),
