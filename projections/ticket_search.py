@@ -146,7 +146,8 @@ class TicketSearch(Projection):
         return FACTS.received(
             event,
             **phone_columns(contact.get("phone")),
-            content=(details.get("content") or "")[:CONTENT_CHARS],
+            # Searchable text, less NUL (no database text can hold it; an old event may).
+            content=(details.get("content") or "").replace("\x00", "")[:CONTENT_CHARS],
             intake_actor=meta.actor,
             intake_department=meta.department,
         )
