@@ -37,6 +37,8 @@
   form.addEventListener("reset", clearErrors);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault(); clearErrors();
+    // "Take in and open": the agent goes on with the ticket at once (verify, classify, ...).
+    const openAfter = ev.submitter && ev.submitter.id === "intake-submit-open";
     const data = {};
     for (const [k, val] of new FormData(form).entries()) { const s = String(val).trim(); if (s) data[k] = s; }
     if (!validate(data)) return;
@@ -44,6 +46,7 @@
     try {
       const r = await api("/tickets", { json: data, headers: { "Idempotency-Key": "intake-" + Date.now() + "-" + Math.random() } });
       CT.flash(`${t("created")} ${r.number}`, "ok");
+      if (openAfter) { location.href = "ticket.html?id=" + r.id; return; }
       const box = document.getElementById("created");
       box.replaceChildren(el("p", {}, `${t("created")}: `, el("a", { href: "ticket.html?id=" + r.id, id: "created-link" }, r.number), ` · ${v(r.state)} · ${v(r.department)}`));
       form.reset();
@@ -66,7 +69,9 @@
     ["reopened_view", { reopened: true, open: true }],
     ["awaiting_callback", { state: "callback_pending" }],
   ].filter(([, p]) => p);
-  let view = front ? "taken_in_by_us" : "my_department";
+  // Each role's own list first: the front office its customers' threads, a supervisor what
+  // waits for closing after the callback, a department its own work.
+  let view = front ? "taken_in_by_us" : (me && me.role === "supervisor" ? "awaiting_callback" : "my_department");
   let offset = 0;
   const PAGE = 50;
   const search = document.getElementById("search");

@@ -7,6 +7,7 @@ const CT = (() => {
     ["demo-agent-marketing-service", "周敏 · 营销部客服 (agent)"],
     ["demo-agent-station-1", "张伟 · 供电所1 (agent)"],
     ["demo-agent-station-2", "王芳 · 供电所2 (agent)"],
+    ["demo-agent-general-office", "孙丽 · 综合室 (agent)"],
     ["demo-supervisor-marketing", "刘洋 · 营销部督办 (supervisor)"],
     ["demo-monitor-token", "赵磊 · SLA 监控 (monitor)"],
     ["demo-auditor-token", "审计员 (auditor)"],

@@ -100,20 +100,20 @@ const TicketPage = (() => {
   async function showForm(tk, action, reload, kept) {
     opening = true;
     let s;
-    try { s = await bodySchema(action); } finally { opening = false; }
+    try { s = await bodySchema(action.split("+").pop()); } finally { opening = false; }
     const props = Object.entries(s.properties || {}).filter(([k]) => !SKIP.has(k));
     const req = new Set(s.required || []);
     // An action that asks nothing (verify, accept, ...) is one click: no form to confirm.
     if (!kept && !props.some(([k]) => !LATE.has(k) && req.has(k)) && ONE_CLICK.has(action)) {
       return send(tk, action, {}, reload, null);
     }
-    const form = el("form", { class: "stack action-form", id: "form-" + action, novalidate: true });
-    form.append(el("h2", {}, v(action)));
-    const late = el("details", { class: "late-entry", id: `late-${action}` }, el("summary", {}, t("late_entry")),
+    const form = el("form", { class: "stack action-form", id: "form-" + domId(action), novalidate: true });
+    form.append(el("h2", {}, actionName(action)));
+    const late = el("details", { class: "late-entry", id: `late-${domId(action)}` }, el("summary", {}, t("late_entry")),
       el("p", { class: "muted" }, t("late_entry_hint")));
     for (const [name, raw] of props) {
       const p = unwrap(raw);
-      const id = `a-${action}-${name}`;
+      const id = `a-${domId(action)}-${name}`;
       const into = LATE.has(name) ? late : form;
       into.append(el("label", { for: id }, t(name), req.has(name) ? el("span", { class: "req" }, "*") : null));
       let input;
@@ -136,7 +136,7 @@ const TicketPage = (() => {
     if (late.querySelector("input")) form.append(late);
     form.append(el("div", { class: "field-error", "data-for": "_form" }));
     form.append(el("div", { class: "buttons" },
-      el("button", { type: "submit", class: "primary", id: "confirm-" + action }, t("confirm")),
+      el("button", { type: "submit", class: "primary", id: "confirm-" + domId(action) }, t("confirm")),
       el("button", { type: "button", onclick: () => form.remove() }, t("cancel"))));
     form.dataset.version = tk.version;
     form.addEventListener("keydown", (ev) => { if (ev.key === "Escape") form.remove(); });
@@ -159,12 +159,22 @@ const TicketPage = (() => {
     if (kept) form.querySelector('[data-for="_form"]').textContent = t("conflict_kept");
     const first = form.querySelector("input,select,textarea"); if (first) first.focus();
   }
+  // "accept+reply": accept, then the second action on the version the acceptance left.
+  const ACCEPT_THEN = { complaint: ["reply"] };
+  const actionName = (a) => a.split("+").map((x) => v(x)).join(" + ");
+  const domId = (a) => a.replace("+", "-and-");  // "accept+reply" -> form-accept-and-reply
   // Actions that ask for nothing: one click does them.
   const ONE_CLICK = new Set(["verify", "accept", "start_work", "resume"]);
   async function send(tk, action, body, reload, open) {
     try {
-      const r = await api(`/tickets/${tk.id}/${action}`, { json: body, headers: { "If-Match": `"${tk.version}"` } });
-      CT.flash(`${t("done")}: ${v(action)} → ${v(r.state)}`, "ok");
+      let version = tk.version;
+      const steps = action.split("+");
+      let r = null;
+      for (const [i, step] of steps.entries()) {
+        r = await api(`/tickets/${tk.id}/${step}`, { json: i === steps.length - 1 ? body : {}, headers: { "If-Match": `"${version}"` } });
+        version = r.version;
+      }
+      CT.flash(`${t("done")}: ${actionName(action)} → ${v(r.state)}`, "ok");
       reload();
     } catch (e) {
       if (e.status === 409 && e.body && e.body.code === "version_conflict") {
@@ -203,9 +213,11 @@ const TicketPage = (() => {
     document.getElementById("timeline").replaceChildren(...timelineItems(hist.events));
     if (live && busy()) return tk;  // an action form is being filled in: leave it alone
     const box = document.getElementById("actions");
-    const acts = tk.allowed_actions || [];
+    const acts = (tk.allowed_actions || []).slice();
+    // Accepting is seldom all a department does: "accept and reply" does both in one form.
+    if (acts.includes("accept") && ACCEPT_THEN[tk.kind]) acts.push(...ACCEPT_THEN[tk.kind].map((a) => "accept+" + a));
     box.replaceChildren(acts.length ? el("div", { class: "buttons" }, acts.map((a) =>
-      el("button", { type: "button", class: "action", "data-action": a, title: `${t("shortcut")}: ${acts.indexOf(a) + 1}`, onclick: () => showForm(tk, a, () => load(id)) }, v(a)))) : el("p", { class: "muted" }, t("no_actions")));
+      el("button", { type: "button", class: "action", "data-action": a, title: `${t("shortcut")}: ${acts.indexOf(a) + 1}`, onclick: () => showForm(tk, a, () => load(id)) }, actionName(a)))) : el("p", { class: "muted" }, t("no_actions")));
     actionsShown = tk.version;
     document.getElementById("action-form").replaceChildren();
     CT.tickCountdowns();
