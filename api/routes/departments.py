@@ -61,3 +61,31 @@ def departments(
         "departments": [r for r in rows if active is None or r["active"] is active],
     }
     return as_json(runtime, body)
+
+
+@router.get("/people", responses=ERRORS)
+def people(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    department: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=r"^[a-z0-9_.]+$",
+            description="Only the people of this department or the units under it.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """The people who work tickets (agents and supervisors of the users file): id, name, role,
+    department; what an owner picker offers, by name."""
+    chosen = [
+        {"id": u.id, "name": u.name, "role": u.role.value, "department": u.department}
+        for u in runtime.users.all
+        if u.role.value in ("agent", "supervisor")
+        and (
+            not department
+            or u.department == department
+            or u.department.startswith(department + ".")
+        )
+    ]
+    return as_json(runtime, {"people": sorted(chosen, key=lambda p: (p["department"], p["name"]))})

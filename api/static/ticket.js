@@ -127,7 +127,14 @@ const TicketPage = (() => {
       else if (p.type === "number" || p.type === "integer") input = el("input", { id, name, type: "number", step: "any", "data-kind": "number" });
       else if (p.type === "boolean") input = el("input", { id, name, type: "checkbox", "data-kind": "bool" });
       else if ((p.maxLength || 0) > 200) input = el("textarea", { id, name, maxlength: p.maxLength });
-      else input = el("input", { id, name, value: current ?? (p.default || ""), maxlength: p.maxLength || null });
+      else if (name === "owner") {
+        // A person picker from the directory of people (names, their department), typing allowed.
+        input = el("input", { id, name, value: current ?? "", maxlength: p.maxLength || null, list: `${id}-people`, autocomplete: "off" });
+        const options = el("datalist", { id: `${id}-people` });
+        peopleList().then((people) => options.replaceChildren(...people.map((x) =>
+          el("option", { value: x.name.split(" (")[0] }, `${x.name} · ${v(x.department)}`))));
+        into.append(options);
+      } else input = el("input", { id, name, value: current ?? (p.default || ""), maxlength: p.maxLength || null });
       if (kept && kept[name] !== undefined) {
         if (input.type === "checkbox") input.checked = !!kept[name]; else input.value = kept[name];
       }
@@ -158,6 +165,11 @@ const TicketPage = (() => {
     document.getElementById("action-form").replaceChildren(form);
     if (kept) form.querySelector('[data-for="_form"]').textContent = t("conflict_kept");
     const first = form.querySelector("input,select,textarea"); if (first) first.focus();
+  }
+  let people = null;
+  function peopleList() {
+    if (!people) people = api("/people").then((r) => r.people).catch(() => []);
+    return people;
   }
   // "accept+reply": accept, then the second action on the version the acceptance left.
   const ACCEPT_THEN = { complaint: ["reply"] };

@@ -445,3 +445,31 @@ def test_a_complaint_from_intake_to_closed_across_the_desk_the_department_and_a_
     page.screenshot(path=str(shots / "ticket-three-roles.png"), full_page=True)
     print(f"\nsteps across three roles besides typing: {STEPS['count']}")
     assert STEPS["count"] <= 15
+
+
+def test_the_owner_is_picked_from_the_people_by_name(page: Any, live: LiveServer) -> None:
+    people = live.get("/people", AGENT, department="general_office")["people"]
+    assert [(p["name"], p["department"]) for p in people] == [("孙丽 (综合室)", "general_office")]
+    caller = {
+        "kind": "complaint",
+        "customer_name": "褚女士",
+        "phone": "13400134000",
+        "category": "billing",
+        "content": "电费偏高",
+        "area": "urban",
+        "station": "station_1",
+    }
+    t = live.post("/tickets", AGENT, caller)
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    live.post(f"/tickets/{t['id']}/classify", AGENT, {"category": "billing", "priority": "normal"})
+    sign_in(page, live, AGENT, f"ticket.html?id={t['id']}")
+    page.goto(f"{live.url}/ticket.html?id={t['id']}")
+    page.click('#actions button[data-action="dispatch"]')
+    page.locator("#form-dispatch").wait_for()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#a-dispatch-owner-people option').length > 3"
+    )
+    labels = page.eval_on_selector_all(
+        "#a-dispatch-owner-people option", "os => os.map(o => o.value + '|' + o.textContent)"
+    )
+    assert "孙丽|孙丽 (综合室) · 综合室" in labels
