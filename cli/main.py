@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk
+from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
@@ -30,6 +31,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(sla_app, name="sla")
 app.add_typer(store_app, name="store")
 app.add_typer(config_app, name="config")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
