@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk
+from cli import audit_chain, audit_sandbox  # noqa: F401  (register their commands)
 from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
 from cli.projections_cmd import projections_app
