@@ -122,15 +122,18 @@ def build_followers(
     projections: list[Projection] | None = None,
     *,
     shadow: bool = False,
+    env: dict[str, str] | None = None,
 ) -> list[Follower]:
     """One view store per projection on the configured backend, sharing one datastore.
 
     ``shadow``: stores beside the live views, for a rebuild to fill and then swap in
     (:func:`workers.projector.adopt_rebuilt`); the live views go on serving meanwhile.
+    ``env``: the library's environment for the views' datastore, when it is not the
+    settings' own (an auditor's sandbox: :mod:`bootstrap.sandbox`).
     """
     settings = settings or Settings()
-    env = Environment("views", settings.eventsourcing_env())
-    factory = InfrastructureFactory.construct(env=env)
+    views_env = Environment("views", env or settings.eventsourcing_env())
+    factory = InfrastructureFactory.construct(env=views_env)
     base: type[Any] = SQLiteViewStore if settings.backend == "sqlite" else PostgresViewStore
     followers = []
     with schema_lock(settings):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk, build_followers, system_clock
+from bootstrap import sandbox as sandboxes
 from config.settings import Settings
 from projections.department_performance import DepartmentPerformance
 from projections.reports import BACKLOG_BUCKETS, department_report, report_as_of
@@ -76,13 +77,35 @@ def _hours(value: float | None) -> str:
 
 
 def build(
-    date_from: date, date_to: date, as_of: datetime | None, settings: Settings | None = None
+    date_from: date,
+    date_to: date,
+    as_of: datetime | None,
+    settings: Settings | None = None,
+    sandbox: str | None = None,
 ) -> tuple[list[dict[str, Any]], datetime]:
-    """The report rows (departments then TOTAL) and the instant the backlog is aged at."""
+    """The report rows (departments then TOTAL) and the instant the backlog is aged at.
+
+    ``sandbox``: read from an auditor's sandbox (``casetrail audit replay``) as it was built,
+    the backlog aged at its horizon.
+    """
     settings = settings or Settings()
     desk = build_desk(settings)
     try:
         projection = DepartmentPerformance(desk.directory, settings.timezone)
+        if sandbox is not None:
+            box = sandboxes.read(settings, sandbox)
+            if box.horizon is None:
+                raise sandboxes.SandboxError(f"sandbox {sandbox!r} is incomplete: drop it")
+            [kept] = sandboxes.sandbox_followers(settings, sandbox, [projection])
+            rows = department_report(
+                kept.store,
+                date_from,
+                date_to,
+                box.horizon,
+                directory=projection.directory,
+                total=True,
+            )
+            return rows, box.horizon
         if as_of is not None:
             return report_as_of(desk, projection, as_of, date_from, date_to, total=True), as_of
         # Only this report's view is brought up to date: the others are not read here.
@@ -242,18 +265,34 @@ def departments(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox",
+            help="Read the views of this auditor's sandbox (casetrail audit replay): as known "
+            "at its horizon",
+        ),
+    ] = None,
 ) -> None:
     """Per department: volumes, on-time rates, durations, 催办/督办, satisfaction, backlog."""
     first, last = _day(date_from, "--from"), _day(date_to, "--to")
     if last < first:
         raise typer.BadParameter("--to lies before --from", param_hint="--to")
-    rows, aged_at = build(first, last, _instant(as_of) if as_of else None)
+    if sandbox is not None and as_of is not None:
+        raise typer.BadParameter("a sandbox has its own horizon", param_hint="--sandbox")
+    try:
+        rows, aged_at = build(first, last, _instant(as_of) if as_of else None, sandbox=sandbox)
+    except sandboxes.SandboxError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from None
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
         return
     period = f"{first} – {last}"
     stamp = aged_at.astimezone(Settings().tz).strftime("%Y-%m-%d %H:%M")
     known = f" as recorded up to {stamp}" if as_of else ""
+    if sandbox is not None:
+        known = f" as known at {stamp} (sandbox {sandbox})"
     console.print(_volume_table(rows, f"部门绩效 Department performance {period}{known}"))
     console.print(_on_time_table(rows, f"时限 On time by SLA milestone {period}"))
     console.print(_durations_table(rows, f"时长 Durations in hours {period}"))
