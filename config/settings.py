@@ -153,7 +153,11 @@ class Settings(BaseSettings):
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment the eventsourcing library reads to build its recorders."""
-        env = {"AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size)}
+        env = {
+            "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size),
+            # Personal fields sealed per customer, keys beside the events (crypto-shredding).
+            "MAPPER_TOPIC": "bootstrap.personal:SealingMapper",
+        }
         if self.backend == "sqlite":
             path = self.sqlite_path
             path.parent.mkdir(parents=True, exist_ok=True)

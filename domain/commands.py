@@ -255,6 +255,12 @@ class AssignAccountManager(CustomerCommand):
     manager: Name
 
 
+class EraseCustomer(CustomerCommand):
+    """Destroy a customer's personal data (crypto-shredding); every figure stays."""
+
+    reason: Text
+
+
 # --- intake ----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from eventsourcing.domain import event
 
 from domain.base import Meta, Recorded
 from domain.errors import InvalidValue
+from domain.personal import ERASED
 
 CUSTOMER_TYPES = ("residential", "commercial", "industrial", "group")
 GRADES = ("A", "B", "C", "none")
@@ -56,6 +57,8 @@ class Customer(Recorded):
         self.key_account = False
         self.grade_basis = ""
         self.account_manager: str | None = None
+        self.erased = False
+        self.tickets_erased: list[str] = []
 
     @classmethod
     def check_new(cls, name: str, customer_type: str, area: str, voltage: str) -> None:
@@ -99,11 +102,40 @@ class Customer(Recorded):
         self.account_manager = manager
 
     def update_contact(self, meta: Meta, contact: dict[str, Any]) -> None:
+        self.refuse_if_erased("contact")
         self._contact_updated(meta=meta, contact=dict(contact))
 
     @event("ContactUpdated")
     def _contact_updated(self, meta: Meta, contact: dict[str, Any]) -> None:
         self.contact.update(contact)
+
+    def refuse_if_erased(self, field: str) -> None:
+        """Nothing personal is recorded for an erased customer any more."""
+        if self.__dict__.get("erased"):
+            raise InvalidValue(
+                field,
+                f"customer {self.id} was erased (personal data destroyed): register the caller "
+                "anew to record their details",
+            )
+
+    def erase(self, meta: Meta, reason: str, tickets: list[str]) -> None:
+        """Record that this customer's personal data is destroyed (crypto-shredding).
+
+        ``tickets`` are the customer's tickets, whose copies of the name, phone and address
+        the read models blank too. Erasing again (tickets found since) records them as well.
+        """
+        if not reason.strip():
+            raise InvalidValue(
+                "reason", "an erasure needs its reason (e.g. the customer's request)"
+            )
+        self._customer_erased(meta=meta, reason=reason.strip(), tickets=list(tickets))
+
+    @event("CustomerErased")
+    def _customer_erased(self, meta: Meta, reason: str, tickets: list[str]) -> None:
+        self.erased = True
+        self.tickets_erased = [*self.tickets_erased, *tickets]
+        self.name = ERASED
+        self.contact = {key: ERASED for key, value in self.contact.items() if value is not None}
 
     def snapshot_for_ticket(self) -> dict[str, Any]:
         """What a ticket copies at intake: the facts SLA matching and reports need then."""

@@ -9,6 +9,7 @@ catalogue and the org directory are passed in, never read from files here.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import uuid
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from eventsourcing.persistence import (
     Transcoder,
     Transcoding,
 )
+from eventsourcing.utils import get_topic
 
 from domain import commands as c
 from domain.base import Meta, Recorded, Role, recording_clock
@@ -101,6 +103,10 @@ class Desk(Application[UUID]):
         self.directory = directory
         self.clock = clock
         super().__init__(env=env)
+        # A mapper that seals personal data (``MAPPER_TOPIC``) needs the recorder, made after it.
+        bind = getattr(self.mapper, "bind", None)
+        if bind is not None:
+            bind(self)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """``Application.save`` for aggregates only, without its protocol checks.
@@ -304,6 +310,93 @@ class Desk(Application[UUID]):
             customer.assign_account_manager(self._meta(cmd), cmd.manager)
         return self._outcome(customer, self._save_all(customer))
 
+    def erase_customer(self, cmd: c.EraseCustomer) -> Outcome:
+        """Destroy a customer's personal data: record it, then destroy their key.
+
+        The event names the customer's tickets, found in the log (their openings carry a copy
+        of the name, phone and address), so the read models can blank those copies. An
+        intake decided on the customer before the erasure may commit while the log is read:
+        the log is read again up to the erasure and any ticket found then is recorded by a
+        second ``CustomerErased``; after the erasure an intake is refused (the customer's
+        version moved, so a cached read is checked afresh). The key goes last: if that
+        fails, erasing again finishes it. Stores that recorded the customer before personal
+        data was sealed hold it in clear, which no key can take back: refused, saying so.
+        """
+        customer: Customer = self._load(Customer, cmd.customer_id, "customer")
+        sealing = getattr(self.mapper, "forget", None)
+        if sealing is None:
+            raise InvalidValue(
+                "customer_id", "this store does not seal personal data: nothing can be erased"
+            )
+        start = 0
+        tickets: list[str] = []
+        if not customer.erased:
+            self._check_version(customer, cmd.expected_version)
+            start, tickets = self._tickets_of(customer.id, 0)
+            self._refuse_unsealed(customer.id, tickets)
+            with recording_clock(self.clock):
+                customer.erase(self._meta(cmd), cmd.reason, tickets)
+            pending = self._save_all(customer)
+        else:
+            pending = []
+        while True:  # tickets opened while the log was read (see above)
+            start, late = self._tickets_of(customer.id, start)
+            late = [t for t in late if t not in customer.tickets_erased]
+            if not late:
+                break
+            with recording_clock(self.clock):
+                customer.erase(self._meta(cmd), cmd.reason, late)
+            pending += self._save_all(customer)
+        sealing(str(customer.id))
+        self._forget_cached(customer.id, customer.tickets_erased)
+        return self._outcome(customer, pending, changed=bool(pending))
+
+    def _tickets_of(self, customer_id: UUID, start: int) -> tuple[int, list[str]]:
+        """(last position read, ids of tickets opened for the customer after ``start``)."""
+        topics = [
+            get_topic(getattr(cls, name))
+            for cls, name in (
+                (Complaint, "ComplaintReceived"),
+                (ServiceRequest, "ServiceRequestReceived"),
+            )
+        ]
+        wanted = str(customer_id)
+        found: list[str] = []
+        while True:
+            page = self.recorder.select_notifications(
+                start=start, limit=1000, topics=topics, inclusive_of_start=False
+            )
+            for note in page:
+                opened: Any = self.mapper.to_domain_event(note)
+                if str(opened.details.get("customer", {}).get("id")) == wanted:
+                    found.append(str(note.originator_id))
+            if len(page) < 1000:
+                return (page[-1].id if page else start), found
+            start = page[-1].id
+
+    def _refuse_unsealed(self, customer_id: UUID, tickets: list[str]) -> None:
+        unsealed = getattr(self.mapper, "unsealed", None)
+        if unsealed is None:
+            return
+        ids = [customer_id, *(UUID(t) for t in tickets)]
+        found = unsealed(self.recorder, ids)
+        if found:
+            raise InvalidValue(
+                "customer_id",
+                f"customer {customer_id} was recorded before personal data was sealed "
+                f"({len(found)} events hold it in clear, e.g. {found[0]}): destroying a key "
+                "cannot erase them",
+            )
+
+    def _forget_cached(self, customer_id: UUID, tickets: Iterable[str]) -> None:
+        """Drop the cached customer and tickets: they hold the personal data in clear."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for ident in (customer_id, *(UUID(t) for t in tickets)):
+            with contextlib.suppress(KeyError):
+                cache.get(ident, evict=True)
+
     # ----------------------------------------------------------------- intake
 
     @staticmethod
@@ -358,6 +451,7 @@ class Desk(Application[UUID]):
             )
         else:
             raise InvalidValue("customer_id", "give customer_id or customer_name")
+        customer.refuse_if_erased("customer_id")
         snapshot = customer.snapshot_for_ticket()
         details: dict[str, Any] = {
             "customer": snapshot,
@@ -809,6 +903,8 @@ class Desk(Application[UUID]):
                 return self.assign_grade(cmd)
             case c.AssignAccountManager():
                 return self.assign_account_manager(cmd)
+            case c.EraseCustomer():
+                return self.erase_customer(cmd)
             case c.ScheduleCallback():
                 return self.schedule_callback(cmd)
             case c.RecordCallbackAttempt():

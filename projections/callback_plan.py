@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.personal import ERASED
 from projections.core import Projection, Rows, Table, meta_of
 from projections.ticket_facts import TicketFacts
 
@@ -52,6 +53,7 @@ class CallbackPlan(Projection):
     """Tickets waiting for their post-service callback; customers' periodic callback plan."""
 
     name = "callback_plan"
+    holds_personal_data = True  # customers' names: erasure blanks them
     version = 1
     tables = (
         FACTS.table,
@@ -127,6 +129,11 @@ class CallbackPlan(Projection):
                 "periodic_count": 0,
             },
         )
+
+    def on_CustomerErased(self, event: Any, rows: Rows) -> None:
+        row = rows.get(CUSTOMERS, (str(event.originator_id),))
+        if row is not None:
+            rows.put(CUSTOMERS, {**row, "name": ERASED})
 
     def on_GradeAssigned(self, event: Any, rows: Rows) -> None:
         row = rows.get(CUSTOMERS, (str(event.originator_id),))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.personal import ERASED
 from projections.core import Projection, Row, Rows, Table, meta_of
 from projections.ticket_facts import (
     STATE_AFTER,
@@ -118,6 +119,7 @@ class TicketSearch(Projection):
 
     name = "ticket_search"
     version = 1
+    holds_personal_data = True  # names and phones: erasure blanks them, compaction rewrites
     tables = (FACTS.table, CUSTOMER_TABLE)
 
     def fold(self, event: Any, rows: Rows) -> None:
@@ -220,8 +222,26 @@ def _graded(event: Any, rows: Rows) -> None:
         rows.put(CUSTOMERS, {**row, "grade": event.grade, "key_account": bool(event.key_account)})
 
 
+def _erased(event: Any, rows: Rows) -> None:
+    """A customer erased: their name and phone read as erased in their row and their tickets',
+    exactly as a rebuild (whose events decode them so) writes them."""
+    row = rows.get(CUSTOMERS, (str(event.originator_id),))
+    if row is not None:
+        rows.put(CUSTOMERS, {**row, "name": ERASED, **_erased_phone(row)})
+    for ticket in event.tickets:
+        head = FACTS.get(rows, ticket)
+        if head is not None:
+            name = None if head["customer_name"] is None else ERASED
+            rows.put(TICKETS, {**head, "customer_name": name, **_erased_phone(head)})
+
+
+def _erased_phone(row: Row) -> dict[str, str | None]:
+    return phone_columns(None if row["phone"] is None else ERASED)
+
+
 _CUSTOMER_EVENTS = {
     "CustomerRegistered": _registered,
+    "CustomerErased": _erased,
     "ContactUpdated": _contact_updated,
     "GradeAssigned": _graded,
 }

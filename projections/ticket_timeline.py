@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.personal import PERSONAL, erased_copy
 from projections.core import Projection, Rows, Table
 
 _SKIP = {"originator_id", "originator_version", "timestamp", "meta", "specs"}
@@ -33,6 +34,7 @@ class TicketTimeline(Projection):
     """One row per (ticket, position in its story)."""
 
     name = "ticket_timeline"
+    holds_personal_data = True  # an intake's details: erasure blanks them, compaction rewrites
     version = 1
     tables = (
         Table(
@@ -68,10 +70,18 @@ class TicketTimeline(Projection):
         ),
     )
 
+    @staticmethod
+    def _erased(event: Any, rows: Rows) -> None:
+        for ticket in event.tickets:
+            _erased_intake(rows, ticket)
+
     def fold(self, event: Any, rows: Rows) -> None:
         name = type(event).__name__
         meta = getattr(event, "meta", None)
         if meta is None:
+            return
+        if name == "CustomerErased":
+            self._erased(event, rows)
             return
         source = str(event.originator_id)
         if name in _TICKET_CREATED:
@@ -126,3 +136,14 @@ def _with_backdating(details: dict[str, Any], meta: Any) -> dict[str, Any]:
     """A late entry (dated before the ticket's latest fact) says so, with its reason."""
     reason = getattr(meta, "backdated_reason", None)
     return {**details, "backdated_reason": reason} if reason else details
+
+
+def _erased_intake(rows: Rows, ticket_id: str) -> None:
+    """The intake entry of an erased customer's ticket, as a rebuild writes it (its events
+    then decode the name, phone and address as erased)."""
+    row = rows.get("ticket_timeline", (ticket_id, 1))
+    if row is not None and row["event"] in PERSONAL:
+        rows.put(
+            "ticket_timeline",
+            {**row, "details": erased_copy(row["details"], PERSONAL[row["event"]])},
+        )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+from domain.personal import ERASED
 from projections.core import Projection, Row, Rows, Table
 from projections.ticket_facts import STATE_AFTER, TERMINAL, TicketFacts, follow_clocks, next_due
 
@@ -70,6 +71,7 @@ class Worklists(Projection):
 
     name = "worklists"
     version = 1
+    holds_personal_data = True  # names and phones: erasure blanks them, compaction rewrites
     tables = (
         Table(
             WORKLISTS,
@@ -102,6 +104,9 @@ class Worklists(Projection):
         name = type(event).__name__
         if name in ("ComplaintReceived", "ServiceRequestReceived"):
             head = FACTS.received(event)
+        elif name == "CustomerErased":
+            self._erased(event, rows)
+            return
         else:
             found = FACTS.of(event, rows)
             if found is None:
@@ -132,6 +137,15 @@ class Worklists(Projection):
             case _:
                 return name in STATE_AFTER
         return True
+
+    @staticmethod
+    def _erased(event: Any, rows: Rows) -> None:
+        """The customer's name reads as erased on their tickets, as a rebuild writes it."""
+        for ticket in event.tickets:
+            for table in (TICKETS, WORKLISTS):
+                row = rows.get(table, (ticket,))
+                if row is not None and row["customer_name"] is not None:
+                    rows.put(table, {**row, "customer_name": ERASED})
 
     # ------------------------------------------------------------ the worklist row
 
