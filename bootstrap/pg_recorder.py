@@ -18,6 +18,10 @@ drawing of ids). It runs over connections of its own (see
 so are reads, but for the notification log's (:meth:`select_notifications`), which the
 projector and the relay read whole.
 
+The same order is what the hash chain over the events needs: its trigger, installed with the
+tables (:meth:`ArrayInsertRecorder.create_table`, :mod:`bootstrap.chain_store`), links each new
+row to the row before it, which the lock guarantees is committed and final.
+
 The lock also makes the ``unchanged`` check below exact: no other insert can commit between
 the check and this one's commit.
 
@@ -59,6 +63,9 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.numeric import Int8
 
+from bootstrap.chain import ANCHOR_EVERY
+from bootstrap.chain_store import PostgresChain
+
 # Attempts of a read or write whose connection failed (a server closed an idle connection, or
 # restarted): enough to get past a stale connection, few enough that during an outage the
 # caller hears of it within a second or so (the library's own methods try ten times).
@@ -82,6 +89,9 @@ _ORDER_LOCK = 0x63617374  # "cast"
 
 class ArrayInsertRecorder(PostgresApplicationRecorder):
     """Inserts events through a stored function taking four binary arrays."""
+
+    # The hash chain's trigger records an anchor every this many positions.
+    anchor_every = ANCHOR_EVERY
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -138,6 +148,9 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 ),
             )
         )
+        self._order_lock = SQL("{}, hashtext({})").format(
+            Literal(_ORDER_LOCK), Literal(f"{self.datastore.schema}.{self.events_table_name}")
+        )
         self._function = SQL("{schema}.{function}").format(schema=schema, function=function)
         self._id_type = Identifier(self.datastore.originator_id_type)
         self._calls: dict[tuple[int, int], bytes] = {}
@@ -154,6 +167,15 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         self._call_with_lists = SQL(
             "SELECT * FROM {function}(%b, %b::bigint[], %b, %b, %b::{id_type}[], %b::bigint[])"
         ).format(function=self._function, id_type=self._id_type)
+
+    def create_table(self) -> None:
+        """The library's tables and functions, then the hash chain's trigger and tables
+        (:meth:`bootstrap.chain_store.PostgresChain.install`: once; a store made before the
+        chain is hashed then)."""
+        super().create_table()
+        PostgresChain(self.datastore, self.events_table_name).install(
+            self._order_lock, self.anchor_every
+        )
 
     def _call(self, conn: Any, events: int, reads: int) -> bytes:
         """The call for this many events and reads, every value its own (binary) parameter.

@@ -163,6 +163,8 @@ class Settings(BaseSettings):
             path.parent.mkdir(parents=True, exist_ok=True)
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.sqlite",
+                # The library's recorder, writing the hash chain as it inserts (bootstrap.chain).
+                APPLICATION_RECORDER_TOPIC="bootstrap.sqlite_recorder:ChainedSQLiteRecorder",
                 SQLITE_DBNAME=str(path),
                 SQLITE_LOCK_TIMEOUT="10",
             )

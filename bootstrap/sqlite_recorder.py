@@ -1,0 +1,111 @@
+"""The SQLite event recorder the desk uses: the library's, writing the hash chain as it inserts.
+
+Chosen through eventsourcing's own setting ``APPLICATION_RECORDER_TOPIC`` (see
+:meth:`config.settings.Settings.eventsourcing_env`); the factory stays the library's. Each insert
+runs in one transaction that holds the file's write lock from its first statement
+(``BEGIN IMMEDIATE``): it reads the last row's chain hash, then for each event its aggregate's
+previous event hash, and stores the event with both hashes of :mod:`bootstrap.chain` at the
+position after the last (the rowid, given explicitly so the hash and the row agree). Nothing
+else can write in between, so the chain follows the store's order exactly.
+
+The table gets two more columns (``event_hash``, ``chain_hash``); the library's own insert
+lists no columns and so no longer fits it: a writer without the chain fails rather than storing
+rows the chain does not cover. A file made before the chain is upgraded when the recorder
+creates its table (:meth:`bootstrap.chain_store.SQLiteChain.install`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from bootstrap.chain import ANCHOR_EVERY, ZERO, chain_hash, event_hash
+from bootstrap.chain_store import ANCHORS_TABLE, ImmediateTransaction, SQLiteChain, now
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    """Stores each event with its event hash and chain hash (:mod:`bootstrap.chain`)."""
+
+    anchor_every = ANCHOR_EVERY
+
+    def __init__(
+        self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name)
+        table = self.events_table_name
+        self.insert_events_statement = (
+            f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state, "
+            "event_hash, chain_hash) VALUES (?,?,?,?,?,?,?)"
+        )
+        self._last_row = f"SELECT rowid, chain_hash FROM {table} ORDER BY rowid DESC LIMIT 1"
+        self._previous = (
+            f"SELECT event_hash FROM {table} WHERE originator_id = ? AND originator_version < ? "
+            "ORDER BY originator_version DESC LIMIT 1"
+        )
+        self._anchor = (
+            f"INSERT OR IGNORE INTO {ANCHORS_TABLE} (position, chain_hash, kind, recorded_at) "
+            "VALUES (?, ?, 'every', ?)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            "CREATE TABLE IF NOT EXISTS "
+            f"{self.events_table_name} ("
+            "originator_id TEXT, "
+            "originator_version INTEGER, "
+            "topic TEXT, "
+            "state BLOB, "
+            "event_hash BLOB, "
+            "chain_hash BLOB, "
+            "PRIMARY KEY "
+            "(originator_id, originator_version))"
+        ]
+
+    def create_table(self) -> None:
+        super().create_table()
+        SQLiteChain(self.datastore, self.events_table_name).install(self.anchor_every)
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with (
+            self.datastore.get_connection(commit=True) as conn,
+            ImmediateTransaction(conn, commit=True) as curs,
+        ):
+            return self._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        raw = c.sqlite_cursor
+        row = raw.execute(self._last_row).fetchone()
+        position, prev_chain = (0, ZERO) if row is None else (row[0], row[1] or ZERO)
+        inserted: dict[bytes, tuple[int, bytes]] = {}
+        returning = []
+        for s in stored_events:
+            ident = s.originator_id if isinstance(s.originator_id, UUID) else UUID(s.originator_id)
+            oid = ident.bytes
+            version = s.originator_version
+            before = inserted.get(oid)
+            if before is not None and before[0] < version:
+                prev_event = before[1]
+            else:
+                found = raw.execute(self._previous, (ident.hex, version)).fetchone()
+                prev_event = ZERO if found is None or found[0] is None else found[0]
+            event = event_hash(prev_event, oid, version, s.topic, s.state)
+            position += 1
+            chain = chain_hash(prev_chain, position, event)
+            raw.execute(
+                self.insert_events_statement,
+                (position, ident.hex, version, s.topic, s.state, event, chain),
+            )
+            if position % self.anchor_every == 0:
+                raw.execute(self._anchor, (position, chain, now().isoformat()))
+            inserted[oid] = (version, event)
+            prev_chain = chain
+            returning.append(position)
+        return returning
