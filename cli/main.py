@@ -14,6 +14,7 @@ from bootstrap import build_desk
 from cli import audit_chain, audit_sandbox  # noqa: F401  (register their commands)
 from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
+from cli.customer_cmd import customer_app
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
@@ -33,6 +34,7 @@ app.add_typer(sla_app, name="sla")
 app.add_typer(store_app, name="store")
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
+app.add_typer(customer_app, name="customer")
 console = Console()
 
 
