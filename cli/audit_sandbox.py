@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bootstrap import sandbox as sandboxes
+from bootstrap.catalogue import CatalogueError
+from bootstrap.what_if import candidate_catalogue, what_if
 from cli.audit_cmd import audit_app
 from config.settings import Settings
 
@@ -165,3 +169,151 @@ def _drop(settings: Settings, name: str | None) -> None:
         console.print(f"dropped sandbox {name} ({sandboxes.where(settings, name)})")
     else:
         raise sandboxes.SandboxError(f"no sandbox {name!r} ({sandboxes.where(settings, name)})")
+
+
+# ---------------------------------------------------------------------------- what-if
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
+
+
+def _rate(on_time: int, judged: int) -> str:
+    return "–" if not judged else f"{on_time / judged:.1%} ({on_time}/{judged})"
+
+
+@audit_app.command("what-if")
+def what_if_cmd(
+    date_from: Annotated[
+        str, typer.Option("--from", help="First local day of receipt, YYYY-MM-DD")
+    ],
+    date_to: Annotated[str, typer.Option("--to", help="Last local day (included), YYYY-MM-DD")],
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help="Candidate SLA policy catalogue (TOML, like sla_policies.toml)"
+        ),
+    ] = None,
+    calendars: Annotated[
+        Path | None,
+        typer.Option("--calendars", help="Candidate calendars (TOML, like calendars.toml)"),
+    ] = None,
+    judged_at: Annotated[
+        str | None,
+        typer.Option(
+            "--judged-at",
+            help="ISO-8601 instant running clocks are judged at (default: the newest recorded)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+) -> None:
+    """Judge a period's tickets again under a candidate SLA catalogue: who would (not) breach.
+
+    The recorded facts stay (receipt, dispatch, arrival, reply, pauses, with their business
+    times); each ticket's policy is matched again in the candidate and its clocks' due
+    instants re-derived from the candidate's targets and calendars. Prints the clocks whose
+    verdict flips and the on-time rate per department before and after. Nothing is written.
+    """
+    settings = Settings()
+    first, last = _day(date_from, "--from"), _day(date_to, "--to")
+    if last < first:
+        raise typer.BadParameter("--to lies before --from", param_hint="--to")
+    if policy is None and calendars is None:
+        raise typer.BadParameter("give a candidate --policy file (or --calendars)")
+    at = None if judged_at is None else _instant(judged_at, "--judged-at", settings)
+    try:
+        candidate = candidate_catalogue(settings, policy, calendars)
+    except CatalogueError as error:
+        console.print(f"[red]the candidate does not load[/red]:\n{error}")
+        raise typer.Exit(code=2) from None
+    with Progress(
+        TextColumn("[bold]what-if[/bold] reading the log"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=as_json,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("log", total=None)
+        run, live_version = what_if(
+            settings,
+            candidate,
+            first,
+            last,
+            judged_at=at,
+            progress=lambda done, head: bar.update(task, completed=done, total=head),
+        )
+    summary: dict[str, Any] = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "judged_at": run.judged_at.isoformat(),
+        "catalogue": live_version,
+        "candidate": candidate.version,
+        "candidate_files": [str(p) for p in (policy, calendars) if p is not None],
+        "tickets": run.tickets,
+        "events": run.events,
+        "seconds": round(run.seconds, 3),
+        **run.diff.as_json(),
+    }
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    _print_what_if(settings, run, summary)
+
+
+def _print_what_if(settings: Settings, run: Any, summary: dict[str, Any]) -> None:
+    diff = run.diff
+    console.print(
+        f"what-if over the tickets received {summary['from']} – {summary['to']}: "
+        f"{summary['catalogue']} (live) against {summary['candidate']} "
+        f"({', '.join(summary['candidate_files'])}); running clocks judged at "
+        f"{_local(run.judged_at, settings)}"
+    )
+    console.print(
+        f"replayed {run.events:,} events of {run.tickets:,} tickets in {run.seconds:.1f} s "
+        f"({run.events / max(run.seconds, 1e-6):,.0f} events/s); {diff.compared:,} clocks "
+        f"compared"
+        + "".join(f"; {n:,} not compared ({why})" for why, n in sorted(diff.not_compared.items()))
+    )
+    flips = Table(title=f"would (not) have breached 是否超时: {len(diff.flips)} clocks flip")
+    for column in ("ticket 工单", "kind", "milestone 节点", "department 部门"):
+        flips.add_column(column, no_wrap=True)
+    for column in ("due (live) 时限", "due (what-if)", "met/stopped 完成", "change"):
+        flips.add_column(column)
+    for f in diff.flips:
+        change = f.change
+        colour = "red" if f.after in ("late", "breached") else "green"
+        flips.add_row(
+            f.number,
+            f.kind,
+            f.milestone if f.cycle == 1 else f"{f.milestone} #{f.cycle}",
+            f.department or "–",
+            _short(f.due_at, settings),
+            _short(f.what_if_due_at, settings),
+            _short(f.stopped_at, settings),
+            f"[{colour}]{change}[/{colour}]",
+        )
+    console.print(flips)
+    rates = Table(title="on-time rate per department 按时率 (on time / judged clocks)")
+    rates.add_column("department 部门", no_wrap=True)
+    for column in ("live 现行", "what-if 拟议", "change"):
+        rates.add_column(column, justify="right")
+    for r in diff.rates:
+        before, after = r.before, r.after
+        delta = "–" if before is None or after is None else f"{float(after - before) * 100:+.1f} pp"
+        rates.add_row(
+            "TOTAL 合计" if r.department == "TOTAL" else r.department,
+            _rate(r.on_time_before, r.judged_before),
+            _rate(r.on_time_after, r.judged_after),
+            delta,
+            end_section=r.department != "TOTAL" and r is diff.rates[-2],
+        )
+    console.print(rates)
+
+
+def _short(value: datetime | None, settings: Settings) -> str:
+    return "–" if value is None else value.astimezone(settings.tz).strftime("%m-%d %H:%M")
