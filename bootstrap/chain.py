@@ -1,4 +1,4 @@
-"""The tamper-evident hash chain over the event store: its rules, and the check of them.
+r"""The tamper-evident hash chain over the event store: its rules, and the check of them.
 
 Every stored event carries two SHA-256 hashes, written when the event is inserted (by a
 trigger on PostgreSQL, by the recorder on SQLite; see :mod:`bootstrap.chain_store`):
@@ -6,7 +6,7 @@ trigger on PostgreSQL, by the recorder on SQLite; see :mod:`bootstrap.chain_stor
 - ``event_hash`` links the event to the previous event *of its aggregate* (a ticket's history is
   a chain of its own)::
 
-      event_hash = sha256(b"casetrail-chain-v1\\n"
+      event_hash = sha256(b"casetrail-chain-v1\n"
                           + previous event_hash of the same aggregate (32 zero bytes for its first)
                           + originator id (the UUID's 16 bytes)
                           + originator version (8 bytes, big-endian)
@@ -52,7 +52,7 @@ row's position), hashes in hex. This checks it with nothing but the standard lib
             continue
         topic = row["topic"].encode()
         event = hashlib.sha256(
-            b"casetrail-chain-v1\\n" + prev_event
+            b"casetrail-chain-v1\n" + prev_event
             + bytes.fromhex(row["originator_id"].replace("-", ""))
             + row["originator_version"].to_bytes(8, "big")
             + len(topic).to_bytes(4, "big") + topic + base64.b64decode(row["state"])

@@ -674,5 +674,32 @@ class SQLiteChain(ChainStore):
 
 
 def _sqlite_row(r: Sequence[Any]) -> Row:
-    """A SQLite row (originator id as hex text) as the check reads it."""
-    return (r[0], bytes.fromhex(r[1]), r[2], r[3], bytes(r[4]), r[5], r[6])
+    """A SQLite row (originator id as hex text) as the check reads it.
+
+    SQLite keeps whatever type a value was given: a row edited by hand may hold text where a
+    blob was. Such values are read as their bytes (and then fail their hash), never refused.
+    """
+    try:
+        oid = bytes.fromhex(r[1])
+    except (TypeError, ValueError):
+        oid = b""
+    if len(oid) != 16:
+        oid = str(r[1]).encode().ljust(16, b"\0")[:16]
+    state, event, chain = r[4], r[5], r[6]
+    return (
+        int(r[0]),
+        oid,
+        int(r[2]),
+        str(r[3]),
+        _blob(state) or b"",
+        _blob(event),
+        _blob(chain),
+    )
+
+
+def _blob(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return str(value).encode()
