@@ -154,6 +154,12 @@ class Policy:
                 f"role {user.role.value} may not grade customers or name account managers"
             )
 
+    def require_erasure(self, user: User) -> None:
+        if user.role is not Role.ADMIN:
+            raise forbidden(
+                f"role {user.role.value} may not erase a customer's personal data (admin only)"
+            )
+
     def sees_customer_personal_data(self, user: User, at: datetime) -> bool:
         if user.role is Role.ADMIN:
             return True

@@ -24,6 +24,7 @@ from typing import Any
 
 from domain.commands import EARLIEST, LATEST
 from domain.errors import DomainError
+from domain.personal import ERASED
 from projections.ticket_timeline import details_of
 
 PHONE_KEYS = frozenset({"phone", "mobile", "telephone"})
@@ -73,7 +74,8 @@ def personal(value: Any, path: str = "") -> tuple[Any, Any, list[str]]:
         paths: list[str] = []
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if key in PERSONAL_KEYS and isinstance(item, str) and item:
+            # An erased value (crypto-shredding) is no personal data: shown as it is, unrecorded.
+            if key in PERSONAL_KEYS and isinstance(item, str) and item and item != ERASED:
                 plain[key], hidden[key] = item, _mask_value(key, item)
                 paths.append(where)
                 continue

@@ -62,6 +62,16 @@ post(
     authorise=_manages,
     doc="Name the account manager (大客户经理) who owns the relationship.",
 )
+post(
+    "/customers/{customer_id}/erase",
+    c.EraseCustomer,
+    name="erase",
+    address="customer_id",
+    authorise=lambda runtime, user, _: runtime.policy.require_erasure(user),
+    doc="Erase the customer's personal data (admin only; crypto-shredding): their name, phone "
+    "and address read as erased everywhere, every SLA and department figure stays. The views "
+    "blank their copies as they catch up; `casetrail customer erase` also compacts the store.",
+)
 
 
 @router.get("/customers", response_model=CustomerLookup, responses=ERRORS)

@@ -98,7 +98,7 @@
       const cols = [
         { label: "number", render: (r) => el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number) },
         { label: "kind", render: (r) => v(r.kind) }, { label: "state", render: (r) => el("span", { class: "badge" }, v(r.state)) },
-        { label: "customer", key: "customer_name" }, { label: "phone", key: "phone" }, { label: "department", render: (r) => v(r.department) },
+        { label: "customer", render: (r) => CT.pv(r.customer_name) }, { label: "phone", render: (r) => CT.pv(r.phone) }, { label: "department", render: (r) => v(r.department) },
         { label: "milestone", render: (r) => v(r.next_milestone) },
         { label: "due_at", render: (r) => CT.fmtTime(r.next_due_at) },
         { label: "left", cls: "num", render: (r) => r.next_due_at ? el("span", { class: "countdown", "data-due": r.next_due_at }) : "—" },

@@ -23,6 +23,8 @@ const CT = (() => {
     const tbl = window.I18N_VALUES[lang()] || {};
     return tbl[value] || String(value);
   }
+  // A customer's name, phone or address: as given, or named when it was erased.
+  function pv(value) { return value === "[erased]" ? v(value) : (value || "—"); }
   function token() { return localStorage.getItem("casetrail.token") || ""; }
   function setToken(tok) { if (tok) localStorage.setItem("casetrail.token", tok); else localStorage.removeItem("casetrail.token"); }
 
@@ -130,7 +132,7 @@ const CT = (() => {
   // from the server's one catalogue (GET /api/v1/names), merged into the value tables.
   // Sections earlier in ORDER win where two name the same code differently.
   const ORDER = ["state", "kind", "milestone", "event", "action", "sla_outcome", "department", "channel", "role",
-    "priority", "area", "voltage", "ticket_class", "callback_state", "reason_code"];
+    "priority", "area", "voltage", "ticket_class", "callback_state", "reason_code", "personal"];
   async function loadNames() {
     let doc = null;
     try { doc = JSON.parse(sessionStorage.getItem("casetrail.names") || "null"); } catch (e) { doc = null; }
@@ -256,5 +258,5 @@ const CT = (() => {
     open();
     return { close() { stopped = true; clearTimeout(timer); if (es) es.close(); } };
   }
-  return { API, api, qs, el, t, v, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
+  return { API, api, qs, el, t, v, pv, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
 })();

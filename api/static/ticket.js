@@ -28,7 +28,7 @@ const TicketPage = (() => {
     const rows = [
       ["kind", v(tk.kind)], ["state", v(tk.state)], ["department", v(tk.department)], ["owner", tk.owner || "—"],
       ["priority", v(tk.priority)], ["category", v(tk.category)], ["channel", v(tk.channel)], ["area", v(tk.area)],
-      ["customer", tk.customer && tk.customer.name], ["phone", tk.contact && tk.contact.phone], ["address", tk.contact && tk.contact.address],
+      ["customer", CT.pv(tk.customer && tk.customer.name)], ["phone", CT.pv(tk.contact && tk.contact.phone)], ["address", CT.pv(tk.contact && tk.contact.address)],
       ["content", tk.content], ["received_at", CT.fmtTime(tk.received_at)], ["version", tk.version],
     ];
     return rows.flatMap(([k, val]) => [el("dt", {}, t(k)), el("dd", {}, val ?? "—")]);

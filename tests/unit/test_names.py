@@ -25,6 +25,7 @@ from domain.callback import Callback, CallbackState
 from domain.complaint import Complaint
 from domain.customer import Customer
 from domain.errors import DomainError
+from domain.personal import ERASED
 from domain.service_request import ServiceRequest
 from domain.ticket import State
 
@@ -82,6 +83,7 @@ EXPECTED: dict[str, set[str]] = {
     "ticket_class": set(typing.get_args(c.TicketClass)),
     "sla_outcome": {"running", "paused", "met", "late", "breached", "cancelled"},
     "reason_code": {"met_before", "paused_before"},
+    "personal": {ERASED},
     "error": {e.code for e in _subclasses(DomainError)} | {"domain_error"} | _api_error_codes(),
 }
 
