@@ -208,6 +208,9 @@ def what_if_cmd(
             help="ISO-8601 instant running clocks are judged at (default: the newest recorded)",
         ),
     ] = None,
+    show: Annotated[
+        int, typer.Option(min=0, help="Flipped clocks listed in the table (0: all; JSON: all)")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
     """Judge a period's tickets again under a candidate SLA catalogue: who would (not) breach.
@@ -262,10 +265,10 @@ def what_if_cmd(
     if as_json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return
-    _print_what_if(settings, run, summary)
+    _print_what_if(settings, run, summary, show)
 
 
-def _print_what_if(settings: Settings, run: Any, summary: dict[str, Any]) -> None:
+def _print_what_if(settings: Settings, run: Any, summary: dict[str, Any], show: int) -> None:
     diff = run.diff
     console.print(
         f"what-if over the tickets received {summary['from']} – {summary['to']}: "
@@ -279,12 +282,16 @@ def _print_what_if(settings: Settings, run: Any, summary: dict[str, Any]) -> Non
         f"compared"
         + "".join(f"; {n:,} not compared ({why})" for why, n in sorted(diff.not_compared.items()))
     )
-    flips = Table(title=f"would (not) have breached 是否超时: {len(diff.flips)} clocks flip")
+    listed = diff.flips if not show else diff.flips[:show]
+    flips = Table(
+        title=f"would (not) have breached 是否超时: {len(diff.flips)} clocks flip"
+        + (f" (the first {len(listed)} by ticket number)" if len(listed) < len(diff.flips) else "")
+    )
     for column in ("ticket 工单", "kind", "milestone 节点", "department 部门"):
         flips.add_column(column, no_wrap=True)
     for column in ("due (live) 时限", "due (what-if)", "met/stopped 完成", "change"):
-        flips.add_column(column)
-    for f in diff.flips:
+        flips.add_column(column, no_wrap=True)
+    for f in listed:
         change = f.change
         colour = "red" if f.after in ("late", "breached") else "green"
         flips.add_row(
