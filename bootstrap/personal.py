@@ -31,7 +31,7 @@ import base64
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from typing import Any
 from uuid import UUID
@@ -39,9 +39,12 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import (
+    InterfaceError,
     JSONTranscoder,
     Mapper,
     MapperDeserialisationError,
+    OperationalError,
+    ProgrammingError,
     StoredEvent,
     Transcoding,
 )
@@ -53,6 +56,7 @@ from domain.personal import ERASED, PERSONAL, Path, replace_leaves
 
 TABLE = "customer_keys"
 KEY_CACHE_SECONDS = 60.0
+RETRIES = 3  # attempts of a key read or write whose connection failed
 _NONCE = 12
 
 
@@ -174,24 +178,54 @@ class SqlKeyring(Keyring):
         self._made = True
 
     def _fetch(self, subject: str, new: bytes | None) -> bytes | None:
-        if not self._made:
-            self.create_table()
-        with self.datastore.transaction(commit=new is not None) as c:
-            if new is not None:
-                c.execute(self._insert, (subject, new))
-            c.execute(self._select, (subject,))
-            row = c.fetchone()
+        def fetch() -> Any:
+            with self.datastore.transaction(commit=new is not None) as c:
+                if new is not None:
+                    c.execute(self._insert, (subject, new))
+                c.execute(self._select, (subject,))
+                return c.fetchone()
+
+        row = self._run(fetch)
         if row is None:
             return None
         key = row["key"]
         return None if key is None else bytes(key)
 
     def _destroy(self, subject: str) -> None:
+        def destroy() -> None:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(self._insert, (subject, None))  # a customer never sealed: tombstone
+                c.execute(self._erase, (subject,))
+
+        self._run(destroy)
+
+    def _run(self, work: Callable[[], Any]) -> Any:
+        """``work()``, past stale pooled connections (after a server restart the pool still
+        holds dead ones: they are checked and dropped, then it is tried again) and past a
+        database made anew (the table made again, as every casetrail process makes the tables
+        it needs)."""
+        for attempt in range(RETRIES):
+            try:
+                return self._once(work)
+            except (InterfaceError, OperationalError):
+                if attempt == RETRIES - 1:
+                    raise
+                check = getattr(getattr(self.datastore, "pool", None), "check", None)
+                if check is not None:
+                    check()  # psycopg_pool: test the idle connections, drop the dead
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    def _once(self, work: Callable[[], Any]) -> Any:
         if not self._made:
             self.create_table()
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self._insert, (subject, None))  # a customer never sealed: tombstone
-            c.execute(self._erase, (subject,))
+        try:
+            return work()
+        except ProgrammingError as error:
+            if not any(text in str(error) for text in ("does not exist", "no such table")):
+                raise
+        self.create_table()
+        return work()
 
 
 def keyring_for(recorder: Any) -> Keyring:
@@ -214,6 +248,8 @@ class SealingMapper(Mapper[UUID]):
 
     def bind(self, app: Any) -> None:
         self.keyring = keyring_for(app.recorder)
+        if isinstance(self.keyring, SqlKeyring):
+            self.keyring.create_table()  # with the event tables: a new store has them all
         if isinstance(self.transcoder, JSONTranscoder):
             self.transcoder.register(SealedAsText())
 
