@@ -33,6 +33,7 @@ Routes (all JSON; every one but ``/health`` needs ``Authorization: Bearer <token
     GET  /api/v1/customers/{id}
     GET  /api/v1/departments?as_of=&active=             the org directory on a date
     GET  /api/v1/audit/access?subject_id=&actor=        auditors and admins
+    GET  /api/v1/audit/chain?ticket=                    a ticket's chain, the store's last check
     GET  /api/v1/me
     GET  /api/v1/health                                 no token
 
@@ -59,6 +60,7 @@ from api.reads import ViewReader
 from api.routes import (
     audit,
     callbacks,
+    chain,
     customers,
     departments,
     names,
@@ -228,6 +230,7 @@ def create_app(
         customers,
         departments,
         audit,
+        chain,
         system,
         stream,
         names,

@@ -95,6 +95,15 @@ CHAIN_LINK = "chain_link"
 UNHASHED = "unhashed"
 TRUNCATED = "truncated"
 ANCHOR_MISMATCH = "anchor_mismatch"
+RULES = (
+    ALTERED,
+    MISSING_PREDECESSOR,
+    OUT_OF_ORDER,
+    CHAIN_LINK,
+    UNHASHED,
+    TRUNCATED,
+    ANCHOR_MISMATCH,
+)
 
 _sha256 = hashlib.sha256
 

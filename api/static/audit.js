@@ -67,7 +67,41 @@
       await showAsOf(null);
       input.value = localInput(new Date());
       history_replace(id);
+      await showChain(id);
     } catch (e) { CT.flash(CT.errText(e), "error"); }
+  }
+  // The ticket's hash chain, re-checked by the server now, and the store's last full check.
+  const fill = (text, vals) => Object.entries(vals).reduce((s, [k, x]) => s.replace(`{${k}}`, x), text);
+  function chainName(section, code) {
+    const named = CT.state.names && CT.state.names[section] && CT.state.names[section][code];
+    return named ? named[CT.lang()] || named.zh : t("chain");
+  }
+  async function showChain(id) {
+    const card = document.getElementById("chain-card");
+    let c;
+    try { c = await api("/audit/chain" + qs({ ticket: id })); } catch (e) { card.hidden = true; return; }
+    const st = document.getElementById("chain-status");
+    st.textContent = chainName("chain_status", c.status); st.dataset.status = c.status;
+    const last = c.store.last_verification;
+    const upto = document.getElementById("chain-verified");
+    upto.textContent = last && last.ok && last.position >= c.ticket.last_position
+      ? fill(t("chain_verified_upto"), { position: last.position.toLocaleString(), time: CT.fmtTime(last.verified_at) })
+      : t("chain_not_verified");
+    upto.dataset.position = last ? last.position : "";
+    document.getElementById("chain-ticket").textContent =
+      fill(t("chain_ticket_events"), { events: c.ticket.events, position: c.ticket.last_position.toLocaleString() });
+    // The ticket's own first broken link, named by its rule; the store's is the CLI's sentence.
+    const brk = c.ticket.first_break;
+    const brkEl = document.getElementById("chain-break");
+    brkEl.hidden = !brk && !(last && !last.ok);
+    brkEl.textContent = brk
+      ? `${t("chain_first_break")}: ${t("chain_position")} ${brk.position.toLocaleString()} · ${t("chain_version")} ${brk.version} · ${chainName("chain_rule", brk.rule)}`
+      : (last && !last.ok ? `${t("chain_first_break")}: ${last.first_break}` : "");
+    brkEl.dataset.position = brk ? brk.position : "";
+    const gen = document.getElementById("chain-genesis");
+    gen.hidden = !c.store.genesis_position;
+    gen.textContent = gen.hidden ? "" : fill(t("chain_genesis"), { position: c.store.genesis_position.toLocaleString(), time: CT.fmtTime(c.store.genesis_at) });
+    card.hidden = false;
   }
   function setStops() {
     // One stop per distinct instant on the chosen axis, in time order, then "now".

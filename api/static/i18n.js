@@ -53,6 +53,8 @@ window.I18N = {
     role_account_manager: "客户经理", role_company_leader: "公司领导", role_customer_service_supervisor: "客服督办",
     role_dept_head: "部门负责人", role_repair_station_head: "供电所所长", role_exec_sponsor: "分管领导",
     role_marketing_supervisor: "营销督办", dept_customer_service_center: "客户服务中心",
+    chain: "防篡改哈希链", chain_verified_upto: "全库已校验至第 {position} 条，校验时间 {time}", chain_not_verified: "全库尚未校验至本工单最新事件（运行 casetrail audit verify）",
+    chain_ticket_events: "本工单事件 {events} 条（已逐条重算），最新一条位于第 {position} 条", chain_first_break: "首个断链", chain_position: "位置", chain_version: "版本", chain_genesis: "哈希链起点：第 {position} 条（{time} 封存）",
   },
   en: {
     app: "casetrail 95598 service desk", home: "Home", agent: "Agent workspace", monitor: "SLA monitor",
@@ -106,6 +108,8 @@ window.I18N = {
     role_account_manager: "account manager", role_company_leader: "company leader", role_customer_service_supervisor: "customer service supervisor",
     role_dept_head: "department head", role_repair_station_head: "station head", role_exec_sponsor: "executive sponsor",
     role_marketing_supervisor: "marketing supervisor", dept_customer_service_center: "Customer Service Center",
+    chain: "Tamper-evident hash chain", chain_verified_upto: "Store verified up to position {position}, at {time}", chain_not_verified: "The store has not been verified up to this ticket's latest event (run casetrail audit verify)",
+    chain_ticket_events: "{events} events of this ticket (each re-hashed now), the latest at position {position}", chain_first_break: "First broken link", chain_position: "position", chain_version: "version", chain_genesis: "Chain begins at position {position} (sealed {time})",
   },
 };
 /* Values shown in tables: states, kinds, milestones, actions, events, roles. */

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from eventsourcing.domain import CanMutateAggregate
 
+from api.routes.chain import STATUSES
 from api.routes.names import catalogue, department_names
+from bootstrap.chain import RULES
 from bootstrap.org_loader import load_directory
 from config import DATA_DIR
 from domain import commands as c
@@ -83,6 +85,8 @@ EXPECTED: dict[str, set[str]] = {
     "ticket_class": set(typing.get_args(c.TicketClass)),
     "sla_outcome": {"running", "paused", "met", "late", "breached", "cancelled"},
     "reason_code": {"met_before", "paused_before"},
+    "chain_status": set(STATUSES),
+    "chain_rule": set(RULES),
     "personal": {ERASED},
     "error": {e.code for e in _subclasses(DomainError)} | {"domain_error"} | _api_error_codes(),
 }
