@@ -40,6 +40,10 @@ without the ordering lock (``bench.common.UnorderedRecorder``: **not gap-free, f
 only**), so the reader sees what the guarantee costs; also raw one-statement commits with the
 insert function's NOTIFY, with and without its ordering lock (the ceilings these two set, no
 Python in the way). ``--processes-only`` skips the rest.
+``--chain-cost`` also measures single-thread intake on a store with the hash chain and on one
+without it (PostgreSQL: the chain's trigger dropped; SQLite: the library's own recorder), in
+interleaved rounds, printed side by side with the time the chain adds (target ≤ 10 %);
+``--chain-cost-only`` runs only that.
 The "client CPU µs/op" column is this process's CPU time per operation: it is what bounds
 threads sharing one desk (the GIL), and it is steadier than wall time on a busy machine.
 """
@@ -54,6 +58,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -134,6 +139,8 @@ from config.settings import Settings  # noqa: E402
 from domain.desk import Desk  # noqa: E402
 
 TARGET_RATIO = 0.50
+CHAIN_TARGET = 0.10  # the hash chain may add at most this share to an intake's time
+PLAIN_SQLITE = "eventsourcing.sqlite:SQLiteApplicationRecorder"  # the library's: no chain
 
 
 # ------------------------------------------------------------------------------------ bench
@@ -460,17 +467,93 @@ class Bench:
             finally:
                 desk.close()
 
+    # ------------------------------------------------------------ the chain's cost
+
+    def chain_cost(self) -> None:
+        """Single-thread intake on a store with the hash chain and on one without it (same
+        backend, same customers, same commands), interleaved in ``max(3, --repeat)`` rounds
+        whose order alternates; the median run of each. Without the chain: on PostgreSQL the
+        chain's trigger dropped, on SQLite the library's own recorder (no hash columns)."""
+        o = self.o
+        rounds = max(3, o.repeat)
+        with ExitStack() as stack:
+            d = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="casetrail_bench_", ignore_cleanup_errors=True)
+            )
+            stores: list[tuple[str, dict[str, str], dict[str, str]]] = []
+            if not o.no_pg:
+                urls = [
+                    f"{o.pg_url.rstrip('/')}/"
+                    + stack.enter_context(fresh_pg_database(o.pg_url, o.keep_db))
+                    for _ in range(2)
+                ]
+                chained, plain = (Settings(database_url=url) for url in urls)
+                stores.append(("postgres", chained.eventsourcing_env(), plain.eventsourcing_env()))
+            if not o.no_sqlite:
+                chained = Settings(database_url=f"sqlite:///{Path(d) / 'chained.sqlite'}")
+                plain = Settings(database_url=f"sqlite:///{Path(d) / 'plain.sqlite'}")
+                no_chain = {**plain.eventsourcing_env(), "APPLICATION_RECORDER_TOPIC": PLAIN_SQLITE}
+                stores.append(("sqlite", chained.eventsourcing_env(), no_chain))
+            for backend, with_env, without_env in stores:
+                self._chain_cost(backend, with_env, without_env, rounds)
+
+    def _chain_cost(
+        self, backend: str, with_env: dict[str, str], without_env: dict[str, str], rounds: int
+    ) -> None:
+        o = self.o
+        desks = {"with": make_desk({**with_env, **o.es_env})}
+        desks["without"] = make_desk({**without_env, **o.es_env})
+        try:
+            if backend == "postgres":  # the same store, its chain trigger dropped
+                recorder: Any = desks["without"].recorder
+                with recorder.datastore.get_connection() as conn:
+                    conn.execute(
+                        f'DROP TRIGGER "{recorder.events_table_name}_chain_v1" '
+                        f'ON "{recorder.events_table_name}"'
+                    )
+            customers = {k: self.ready(desk) for k, desk in desks.items()}
+            runs: dict[str, list[Run]] = {"with": [], "without": []}
+            for r in range(rounds):
+                for k in rotated(["with", "without"], r):
+                    self.say(f"[{r + 1}/{rounds}] {backend} intake {k} the chain, {o.n} commands")
+                    cmds = self.commands(customers[k], o.n)
+                    runs[k].append(run_threads(1, cmds, same_desk(desks[k])))
+            med = {k: median_run(v) for k, v in runs.items()}
+            for k in ("without", "with"):
+                self.record(
+                    backend, f"intake {k} the chain", 1, med[k], None, f"{backend}_{k}_chain"
+                )
+            added = med["without"].rate / med["with"].rate - 1 if med["with"].rate else 0.0
+            cpu = med["with"].cpu_us_per_op - med["without"].cpu_us_per_op
+            self.figs.add(f"{backend}_chain_added_time_pct", added * 100, "%")
+            self.figs.add(f"{backend}_chain_added_cpu_us_per_intake", cpu, "us")
+            verdict = "MET" if added <= CHAIN_TARGET else "NOT MET"
+            self.notes.append(
+                f"the chain on {backend}: {med['with'].rate:,.0f} intakes/s with it, "
+                f"{med['without'].rate:,.0f} without: +{added * 100:.1f} % time per intake, "
+                f"{cpu:+.0f} µs client CPU (target ≤ {CHAIN_TARGET * 100:.0f} %: {verdict})"
+            )
+        finally:
+            for desk in desks.values():
+                desk.close()
+
     # ---------------------------------------------------------------------- output
 
     def run(self) -> None:
         started = time.perf_counter()
         self.load_note("at start")
+        if self.o.chain_cost_only:
+            self.chain_cost()
+            self.figs.add("bench_wall_s", time.perf_counter() - started, "s")
+            return
         if not self.o.processes_only:
             self.in_memory()
         if not self.o.no_pg:
             self.postgres()
         if not self.o.no_sqlite and not self.o.processes_only:
             self.sqlite()
+        if self.o.chain_cost:
+            self.chain_cost()
         self.figs.add("bench_wall_s", time.perf_counter() - started, "s")
         self.load_note("at end")
 
@@ -572,6 +655,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "started together), next to raw commits from K client processes and to intake without "
         "the ordering lock (not gap-free, for comparison only); e.g. 1,8",
         "in memory, PostgreSQL threads and SQLite",
+    )
+    p.add_argument(
+        "--chain-cost",
+        action="store_true",
+        help="also measure single-thread intake with and without the hash chain (PostgreSQL: "
+        "its trigger dropped; SQLite: the library's recorder), interleaved, side by side",
+    )
+    p.add_argument(
+        "--chain-cost-only", action="store_true", help="only the chain's cost (see --chain-cost)"
     )
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--no-sqlite", action="store_true", help="skip SQLite")

@@ -13,7 +13,8 @@ trigger on PostgreSQL, by the recorder on SQLite; see :mod:`bootstrap.chain_stor
                           + length of the topic in UTF-8 (4 bytes, big-endian) + the topic
                           + the state, byte for byte as stored)
 
-  "Previous" is the aggregate's event at the greatest version below this one. The topic is
+  "Previous" is the aggregate's event at the greatest version below this one; an aggregate's
+  first version (1) has none (aggregates are numbered from 1, so nothing is looked up). The topic is
   length-prefixed so no choice of topic and state can read as another. The state is hashed as
   stored: personal fields sealed inside it are hashed sealed, so destroying a customer's key
   (crypto-shredding) leaves the chain intact.

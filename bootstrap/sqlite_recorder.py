@@ -4,7 +4,8 @@ Chosen through eventsourcing's own setting ``APPLICATION_RECORDER_TOPIC`` (see
 :meth:`config.settings.Settings.eventsourcing_env`); the factory stays the library's. Each insert
 runs in one transaction that holds the file's write lock from its first statement
 (``BEGIN IMMEDIATE``): it reads the last row's chain hash, then for each event its aggregate's
-previous event hash, and stores the event with both hashes of :mod:`bootstrap.chain` at the
+previous event hash (unless this process wrote that very event: it remembers the hashes it
+stored last, per aggregate), and stores the event with both hashes of :mod:`bootstrap.chain` at the
 position after the last (the rowid, given explicitly so the hash and the row agree). Nothing
 else can write in between, so the chain follows the store's order exactly.
 
@@ -26,6 +27,9 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from bootstrap.chain import ANCHOR_EVERY, ZERO, chain_hash, event_hash
 from bootstrap.chain_store import ANCHORS_TABLE, ImmediateTransaction, SQLiteChain, now
 
+# Aggregates whose last written event hash the recorder remembers (one process's recent ones).
+LAST_WRITTEN = 10_000
+
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     """Stores each event with its event hash and chain hash (:mod:`bootstrap.chain`)."""
@@ -46,6 +50,8 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"SELECT event_hash FROM {table} WHERE originator_id = ? AND originator_version < ? "
             "ORDER BY originator_version DESC LIMIT 1"
         )
+        self._last_written: dict[bytes, tuple[int, bytes]] = {}
+        self._written: dict[bytes, tuple[int, bytes]] = {}
         self._anchor = (
             f"INSERT OR IGNORE INTO {ANCHORS_TABLE} (position, chain_hash, kind, recorded_at) "
             "VALUES (?, ?, 'every', ?)"
@@ -76,7 +82,15 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self.datastore.get_connection(commit=True) as conn,
             ImmediateTransaction(conn, commit=True) as curs,
         ):
-            return self._insert_events(curs, stored_events, **kwargs)
+            ids = self._insert_events(curs, stored_events, **kwargs)
+            written = self._written
+        # Committed: the event hashes just stored are what the next events of these aggregates
+        # link to. Kept only while the next version follows (see _insert_events); at most
+        # LAST_WRITTEN aggregates.
+        if len(self._last_written) + len(written) > LAST_WRITTEN:
+            self._last_written.clear()
+        self._last_written.update(written)
+        return ids
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
@@ -90,9 +104,11 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             ident = s.originator_id if isinstance(s.originator_id, UUID) else UUID(s.originator_id)
             oid = ident.bytes
             version = s.originator_version
-            before = inserted.get(oid)
-            if before is not None and before[0] < version:
-                prev_event = before[1]
+            before = inserted.get(oid) or self._last_written.get(oid)
+            if version == 1:
+                prev_event = ZERO  # an aggregate's first event (see bootstrap.chain)
+            elif before is not None and before[0] == version - 1:
+                prev_event = before[1]  # this process wrote its predecessor: nothing to read
             else:
                 found = raw.execute(self._previous, (ident.hex, version)).fetchone()
                 prev_event = ZERO if found is None or found[0] is None else found[0]
@@ -108,4 +124,5 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             inserted[oid] = (version, event)
             prev_chain = chain
             returning.append(position)
+        self._written = inserted  # remembered once the transaction commits (insert_events)
         return returning
