@@ -52,7 +52,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import resolve_topic
 
-from domain.personal import ERASED, PERSONAL, Path, replace_leaves
+from domain.personal import ERASED, PERSONAL, Path, replace_leaves, subject_is_originator
 
 TABLE = "customer_keys"
 KEY_CACHE_SECONDS = 60.0
@@ -97,34 +97,83 @@ def _aad(subject: str, path: Path) -> bytes:
 
 
 class Keyring:
-    """Keys by customer, cached for :data:`KEY_CACHE_SECONDS`; the store is a subclass's."""
+    """Keys by customer, cached for :data:`KEY_CACHE_SECONDS`; the store is a subclass's.
+
+    A key made for a customer who has none is, when the recorder can (``deferred``), written by
+    the recorder in the very transaction that stores the first events sealed with it
+    (:meth:`take_pending`, then :meth:`committed`): one commit per intake, not two, and a key is
+    never kept for events that were not stored. Otherwise it is written at once.
+    """
+
+    deferred = False
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[bytes | None, float]] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
 
-    def key(self, subject: str, *, create: bool) -> bytes | None:
+    def key(self, subject: str, *, create: bool, new_subject: bool = False) -> bytes | None:
         """The customer's key; made when absent and ``create``; None once destroyed (or, when
-        not creating, never made)."""
+        not creating, never made). ``new_subject``: the customer is being created by the same
+        write (its first event), so no key can exist yet: none is looked up."""
         hit = self._cache.get(subject)
         now = time.monotonic()
         if hit is not None and (hit[0] is None or now - hit[1] < KEY_CACHE_SECONDS):
             return hit[0]
-        key = self._fetch(subject, os.urandom(32) if create else None)
-        if key is not None or not create:
-            with self._lock:
-                if len(self._cache) > 200_000:
-                    self._cache.clear()
-                self._cache[subject] = (key, now)
-        return key
+        pending = self._pending()
+        if subject in pending:
+            return pending[subject]
+        if not (create and new_subject):
+            found, key = self._lookup(subject)
+            if found:
+                self._remember(subject, key, now)
+                return key
+            if not create:
+                return None
+        key = os.urandom(32)
+        if self.deferred:
+            pending[subject] = key
+            return key
+        stored = self._store(subject, key)
+        self._remember(subject, stored, now)
+        return stored
+
+    def take_pending(self) -> list[tuple[str, bytes]]:
+        """The keys made on this thread since the last write, for the recorder to store."""
+        pending = self._pending()
+        items = list(pending.items())
+        pending.clear()
+        return items
+
+    def committed(self, items: list[tuple[str, bytes]]) -> None:
+        """The recorder stored these keys with their events."""
+        now = time.monotonic()
+        for subject, key in items:
+            self._remember(subject, key, now)
 
     def forget(self, subject: str) -> None:
         """Destroy the customer's key for good."""
         self._destroy(subject)
-        with self._lock:
-            self._cache[subject] = (None, time.monotonic())
+        self._remember(subject, None, time.monotonic())
 
-    def _fetch(self, subject: str, new: bytes | None) -> bytes | None:
+    def _pending(self) -> dict[str, bytes]:
+        pending: dict[str, bytes] | None = getattr(self._local, "pending", None)
+        if pending is None:
+            pending = self._local.pending = {}
+        return pending
+
+    def _remember(self, subject: str, key: bytes | None, now: float) -> None:
+        with self._lock:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[subject] = (key, now)
+
+    def _lookup(self, subject: str) -> tuple[bool, bytes | None]:
+        """(whether the customer has a key row, its key: None when destroyed)."""
+        raise NotImplementedError
+
+    def _store(self, subject: str, new: bytes) -> bytes | None:
+        """Store ``new`` unless the customer has a key row; the row's key (None: destroyed)."""
         raise NotImplementedError
 
     def _destroy(self, subject: str) -> None:
@@ -138,10 +187,11 @@ class MemoryKeyring(Keyring):
         super().__init__()
         self._keys: dict[str, bytes | None] = {}
 
-    def _fetch(self, subject: str, new: bytes | None) -> bytes | None:
-        if subject not in self._keys and new is not None:
-            self._keys[subject] = new
-        return self._keys.get(subject)
+    def _lookup(self, subject: str) -> tuple[bool, bytes | None]:
+        return subject in self._keys, self._keys.get(subject)
+
+    def _store(self, subject: str, new: bytes) -> bytes | None:
+        return self._keys.setdefault(subject, new)
 
     def _destroy(self, subject: str) -> None:
         self._keys[subject] = None
@@ -177,19 +227,23 @@ class SqlKeyring(Keyring):
             c.execute(self._create)
         self._made = True
 
-    def _fetch(self, subject: str, new: bytes | None) -> bytes | None:
-        def fetch() -> Any:
-            with self.datastore.transaction(commit=new is not None) as c:
-                if new is not None:
-                    c.execute(self._insert, (subject, new))
+    def _lookup(self, subject: str) -> tuple[bool, bytes | None]:
+        def lookup() -> Any:
+            with self.datastore.transaction(commit=False) as c:
                 c.execute(self._select, (subject,))
                 return c.fetchone()
 
-        row = self._run(fetch)
-        if row is None:
-            return None
-        key = row["key"]
-        return None if key is None else bytes(key)
+        row = self._run(lookup)
+        return (False, None) if row is None else (True, _key(row["key"]))
+
+    def _store(self, subject: str, new: bytes) -> bytes | None:
+        def store() -> Any:
+            with self.datastore.transaction(commit=True) as c:
+                c.execute(self._insert, (subject, new))
+                c.execute(self._select, (subject,))
+                return c.fetchone()
+
+        return _key(self._run(store)["key"])
 
     def _destroy(self, subject: str) -> None:
         def destroy() -> None:
@@ -228,6 +282,10 @@ class SqlKeyring(Keyring):
         return work()
 
 
+def _key(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
 def keyring_for(recorder: Any) -> Keyring:
     """The keyring beside ``recorder``'s events (in memory when it has no SQL database)."""
     datastore = getattr(recorder, "datastore", None)
@@ -250,8 +308,16 @@ class SealingMapper(Mapper[UUID]):
         self.keyring = keyring_for(app.recorder)
         if isinstance(self.keyring, SqlKeyring):
             self.keyring.create_table()  # with the event tables: a new store has them all
+        if getattr(app.recorder, "keys_in_transaction", False):
+            app.recorder.keyring = self.keyring  # new keys go with the events they seal
+            self.keyring.deferred = True
         if isinstance(self.transcoder, JSONTranscoder):
             self.transcoder.register(SealedAsText())
+
+    def begin_write(self) -> None:
+        """A new write starts: keys made for one that never reached the recorder are dropped."""
+        if self.keyring is not None:
+            self.keyring.take_pending()
 
     def forget(self, subject: str) -> None:
         """Destroy the customer's key (crypto-shredding)."""
@@ -266,7 +332,8 @@ class SealingMapper(Mapper[UUID]):
         subject = spec.subject(state)
         if subject is None:
             return super().to_stored_event(domain_event)
-        key = self.keyring.key(subject, create=True)
+        first = subject_is_originator(spec) and state.get("originator_version") == 1
+        key = self.keyring.key(subject, create=True, new_subject=first)
         if key is None:
             raise ErasedSubject(f"customer {subject} was erased: nothing personal is recorded")
         cipher = AESGCM(key)

@@ -65,6 +65,7 @@ from psycopg.types.numeric import Int8
 
 from bootstrap.chain import ANCHOR_EVERY
 from bootstrap.chain_store import PostgresChain
+from bootstrap.personal import TABLE as KEYS_TABLE  # customers' keys, beside the events
 
 # Attempts of a read or write whose connection failed (a server closed an idle connection, or
 # restarted): enough to get past a stale connection, few enough that during an outage the
@@ -114,7 +115,8 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{function}("
                 "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
-                "read_ids {id_type}[], read_versions bigint[]) "
+                "read_ids {id_type}[], read_versions bigint[], "
+                "key_subjects text[], key_values bytea[]) "
                 "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
@@ -126,6 +128,17 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 "AND originator_version > read_versions[i]) THEN "
                 "RAISE EXCEPTION 'aggregate % changed after it was read for this write', "
                 "read_ids[i] USING ERRCODE = '{stale}'; "
+                "END IF; "
+                "END LOOP; "
+                # Keys made for the customers these events seal data of (bootstrap.personal):
+                # stored with them, refused as a conflict if another key got there first.
+                "FOR i IN 1 .. coalesce(array_length(key_subjects, 1), 0) LOOP "
+                "INSERT INTO {schema}.{keys} (subject, key, created_at) "
+                "VALUES (key_subjects[i], key_values[i], now()) ON CONFLICT (subject) DO NOTHING; "
+                "IF NOT EXISTS (SELECT FROM {schema}.{keys} WHERE subject = key_subjects[i] "
+                "AND key = key_values[i]) THEN "
+                "RAISE EXCEPTION 'customer % has another key, or was erased', "
+                "key_subjects[i] USING ERRCODE = '{stale}'; "
                 "END IF; "
                 "END LOOP; "
                 "NOTIFY {channel}; "
@@ -142,6 +155,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 channel=Identifier(self.channel_name),
                 table=Identifier(self.events_table_name),
                 stale=SQL(STALE_READ),
+                keys=Identifier(KEYS_TABLE),
                 order_lock=SQL("{}, hashtext({})").format(
                     Literal(_ORDER_LOCK),
                     Literal(f"{self.datastore.schema}.{self.events_table_name}"),
@@ -153,7 +167,10 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         )
         self._function = SQL("{schema}.{function}").format(schema=schema, function=function)
         self._id_type = Identifier(self.datastore.originator_id_type)
-        self._calls: dict[tuple[int, int], bytes] = {}
+        self._calls: dict[tuple[int, int, int], bytes] = {}
+        # The keyring of the mapper that seals personal data (bootstrap.personal), when the
+        # desk has one: the keys it made for this write are stored by the insert function.
+        self.keyring: Any = None
         self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
         self._idle_writers: list[tuple[psycopg.Connection[Any], psycopg.Cursor[Any], float]] = []
         self._writer_slots = threading.BoundedSemaphore(self.datastore.pool.max_size)
@@ -165,7 +182,8 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         self._connect_kwargs = {"connect_timeout": 5, **pool_kwargs}
         # Beyond a few events (bulk loads), one list per column: fewer statement shapes.
         self._call_with_lists = SQL(
-            "SELECT * FROM {function}(%b, %b::bigint[], %b, %b, %b::{id_type}[], %b::bigint[])"
+            "SELECT * FROM {function}(%b, %b::bigint[], %b, %b, %b::{id_type}[], %b::bigint[], "
+            "%b::text[], %b::bytea[])"
         ).format(function=self._function, id_type=self._id_type)
 
     def create_table(self) -> None:
@@ -177,13 +195,13 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             self._order_lock, self.anchor_every
         )
 
-    def _call(self, conn: Any, events: int, reads: int) -> bytes:
+    def _call(self, conn: Any, events: int, reads: int, keys: int) -> bytes:
         """The call for this many events and reads, every value its own (binary) parameter.
 
         psycopg dumps a scalar in C but a list in Python: ``ARRAY[%b, %b]`` of scalars costs
         about half the client CPU of one ``%b`` list. The text is made once per shape.
         """
-        key = (events, reads)
+        key = (events, reads, keys)
         text = self._calls.get(key)
         if text is None:
 
@@ -192,7 +210,10 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 return SQL("ARRAY[{items}]::{kind}[]").format(items=items, kind=kind)
 
             text = (
-                SQL("SELECT * FROM {function}({ids}, {versions}, {topics}, {states}, {r}, {rv})")
+                SQL(
+                    "SELECT * FROM {function}({ids}, {versions}, {topics}, {states}, {r}, {rv}, "
+                    "{ks}, {kv})"
+                )
                 .format(
                     function=self._function,
                     ids=array(events, self._id_type),
@@ -201,6 +222,8 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                     states=array(events, SQL("bytea")),
                     r=array(reads, self._id_type),
                     rv=array(reads, SQL("bigint")),
+                    ks=array(keys, SQL("text")),
+                    kv=array(keys, SQL("bytea")),
                 )
                 .as_bytes(conn)
             )
@@ -270,16 +293,38 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         )
 
     @property
+    def keys_in_transaction(self) -> bool:
+        """Whether :meth:`insert_events` stores the keyring's new keys (through the function)."""
+        return self.datastore.enable_db_functions
+
+    @property
     def checks_unchanged(self) -> bool:
         """Whether :meth:`insert_events` honours ``unchanged`` (only through the function)."""
         return self.datastore.enable_db_functions
 
-    @retry((InterfaceError, OperationalError), max_attempts=RETRIES, wait=0.2)
     def insert_events(
         self,
         stored_events: Sequence[StoredEvent],
         *,
         unchanged: Sequence[tuple[UUID, int]] = (),
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        # The keys made for this write are taken once, outside the retries: each attempt
+        # stores them with the events, or neither is stored.
+        keys = self.keyring.take_pending() if self.keyring is not None else []
+        ids: Sequence[int] | None = self._insert_events_retried(
+            stored_events, unchanged, keys, **kwargs
+        )
+        if keys:
+            self.keyring.committed(keys)
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=RETRIES, wait=0.2)
+    def _insert_events_retried(
+        self,
+        stored_events: Sequence[StoredEvent],
+        unchanged: Sequence[tuple[UUID, int]],
+        keys: list[tuple[str, bytes]],
         **kwargs: Any,
     ) -> Sequence[int] | None:
         if not self.datastore.enable_db_functions:
@@ -298,6 +343,8 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 [e.state for e in stored_events],
                 [ident for ident, _ in unchanged],
                 [version for _, version in unchanged],
+                [subject for subject, _ in keys],
+                [key for _, key in keys],
             ]
         else:
             call = None  # made below, once the connection is known
@@ -307,9 +354,11 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             params += [e.state for e in stored_events]
             params += [ident for ident, _ in unchanged]
             params += [Int8(version) for _, version in unchanged]
+            params += [subject for subject, _ in keys]
+            params += [key for _, key in keys]
         with self._writer() as curs:
             if call is None:
-                call = self._call(curs.connection, len(stored_events), len(unchanged))
+                call = self._call(curs.connection, len(stored_events), len(unchanged), len(keys))
             return self._insert(curs, call, params)
 
     def _insert(self, curs: psycopg.Cursor[Any], call: Any, params: list[Any]) -> list[int]:

@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
 from bootstrap.chain import ANCHOR_EVERY, ZERO, chain_hash, event_hash
 from bootstrap.chain_store import ANCHORS_TABLE, ImmediateTransaction, SQLiteChain, now
+from bootstrap.personal import TABLE as KEYS_TABLE
 
 # Aggregates whose last written event hash the recorder remembers (one process's recent ones).
 LAST_WRITTEN = 10_000
@@ -75,15 +76,24 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         super().create_table()
         SQLiteChain(self.datastore, self.events_table_name).install(self.anchor_every)
 
+    # The keyring of the mapper that seals personal data (bootstrap.personal), when the desk has
+    # one: the keys it made for this write are stored in the same transaction as the events.
+    keyring: Any = None
+    keys_in_transaction = True
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        keys = self.keyring.take_pending() if self.keyring is not None else []
         with (
             self.datastore.get_connection(commit=True) as conn,
             ImmediateTransaction(conn, commit=True) as curs,
         ):
+            self._store_keys(curs.sqlite_cursor, keys)
             ids = self._insert_events(curs, stored_events, **kwargs)
             written = self._written
+        if keys:
+            self.keyring.committed(keys)
         # Committed: the event hashes just stored are what the next events of these aggregates
         # link to. Kept only while the next version follows (see _insert_events); at most
         # LAST_WRITTEN aggregates.
@@ -91,6 +101,21 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._last_written.clear()
         self._last_written.update(written)
         return ids
+
+    @staticmethod
+    def _store_keys(raw: Any, keys: list[tuple[str, bytes]]) -> None:
+        """Store new customers' keys; a customer with another key already is a conflict."""
+        for subject, key in keys:
+            raw.execute(
+                f'INSERT INTO "{KEYS_TABLE}" ("subject", "key", "created_at") '
+                'VALUES (?, ?, CURRENT_TIMESTAMP) ON CONFLICT ("subject") DO NOTHING',
+                (subject, key),
+            )
+            row = raw.execute(
+                f'SELECT "key" FROM "{KEYS_TABLE}" WHERE "subject" = ?', (subject,)
+            ).fetchone()
+            if row is None or row[0] != key:
+                raise IntegrityError(f"customer {subject} has another key, or was erased")
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any

@@ -75,8 +75,11 @@ PERSONAL: dict[str, PersonalFields] = {
     "ServiceRequestReceived": _TICKET,
 }
 
-# The events by which a ticket is opened: the erasure looks among them for a customer's tickets.
-TICKET_OPENINGS = ("ComplaintReceived", "ServiceRequestReceived")
+
+def subject_is_originator(spec: PersonalFields) -> bool:
+    """Whether the data subject is the aggregate the event belongs to (a customer's own)."""
+    return spec.subject is _originator
+
 
 
 def replace_leaves(

@@ -21,16 +21,18 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from bootstrap import build_followers
 from bootstrap.chain_store import chain_of, verify
 from bootstrap.personal import compact
 from config.settings import Settings
 from domain import commands as c
+from domain.customer import Customer
 from domain.desk import Desk
 from domain.errors import InvalidValue
 from domain.personal import ERASED
@@ -41,6 +43,7 @@ from tests.factories import (
     act,
     bj,
     make_desk,
+    meta_at,
     receive,
 )
 from tests.integration.views import digests, rebuilt
@@ -201,3 +204,55 @@ def _as_text(rows: list[Any]) -> str:
             else:
                 parts.append(str(value))
     return "\n".join(parts)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_new_customers_key_is_stored_with_the_events_or_not_at_all(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One commit per intake: the key made for a new caller goes in the events' transaction.
+    A write refused as a conflict stores neither; the next attempt makes and stores its own."""
+    url = (
+        f"sqlite:///{tmp_path / 'keys.sqlite'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("fresh_pg_url")
+    )
+    desk = make_desk(FakeClock(), env=Settings(database_url=url).eventsourcing_env())
+    taken = receive(desk, customer_name="早先的客户", phone="13600000000")
+    old = desk.ticket(taken.id)
+    assert _keys(desk) == {old.customer["id"]}
+
+    # Given a new customer's first event sealed (its key made, pending) and, in the same write,
+    # an event that collides with one already stored
+    customer = Customer(
+        meta=meta_at(bj(2026, 10, 12, 9, 0), AGENT),
+        name=NAME,
+        customer_type="residential",
+        area="urban",
+        voltage="lv_residential",
+        station="station_1",
+        contact={"phone": PHONE, "address": None},
+        group_id=None,
+        id=uuid4(),
+    )
+    events = customer.collect_events()
+    fresh = [desk.mapper.to_stored_event(e) for e in events]
+    clash = desk.recorder.select_events(taken.id, limit=1)[0]
+    # When the write is refused
+    with pytest.raises(IntegrityError):
+        desk.recorder.insert_events([*fresh, clash])
+    # Then no key was stored for the customer, and none is remembered
+    assert str(customer.id) not in _keys(desk)
+    # And the write tried again makes its own key and stores it with the events, which open
+    desk.recorder.insert_events([desk.mapper.to_stored_event(e) for e in events])
+    assert str(customer.id) in _keys(desk)
+    again = make_desk(FakeClock(), env=Settings(database_url=url).eventsourcing_env())
+    assert again.repository.get(customer.id).contact["phone"] == PHONE
+    desk.close()
+    again.close()
+
+
+def _keys(desk: Desk) -> set[str]:
+    with desk.recorder.datastore.transaction(commit=False) as c:
+        c.execute('SELECT "subject" FROM "customer_keys" WHERE "key" IS NOT NULL')
+        return {row["subject"] for row in c.fetchall()}
