@@ -43,7 +43,8 @@ Python in the way). ``--processes-only`` skips the rest.
 ``--chain-cost`` also measures single-thread intake on a store with the hash chain and on one
 without it (PostgreSQL: the chain's trigger dropped; SQLite: the library's own recorder), in
 interleaved rounds, printed side by side with the time the chain adds (target ≤ 10 %);
-``--chain-cost-only`` runs only that.
+``--chain-cost-only`` runs only that. ``--seal-cost`` (``--seal-cost-only``) does the same for
+sealing personal data with per-customer keys (``bootstrap.personal``) against none.
 The "client CPU µs/op" column is this process's CPU time per operation: it is what bounds
 threads sharing one desk (the GIL), and it is steadier than wall time on a busy machine.
 """
@@ -474,6 +475,14 @@ class Bench:
         backend, same customers, same commands), interleaved in ``max(3, --repeat)`` rounds
         whose order alternates; the median run of each. Without the chain: on PostgreSQL the
         chain's trigger dropped, on SQLite the library's own recorder (no hash columns)."""
+        self._costs("chain")
+
+    def seal_cost(self) -> None:
+        """As :meth:`chain_cost`, for sealing personal data (``bootstrap.personal``): the same
+        stores with the sealing mapper and without it (``MAPPER_TOPIC`` unset)."""
+        self._costs("sealing")
+
+    def _costs(self, what: str) -> None:
         o = self.o
         rounds = max(3, o.repeat)
         with ExitStack() as stack:
@@ -487,24 +496,34 @@ class Bench:
                     + stack.enter_context(fresh_pg_database(o.pg_url, o.keep_db))
                     for _ in range(2)
                 ]
-                chained, plain = (Settings(database_url=url) for url in urls)
-                stores.append(("postgres", chained.eventsourcing_env(), plain.eventsourcing_env()))
+                chained, plain = (Settings(database_url=url).eventsourcing_env() for url in urls)
+                stores.append(("postgres", chained, plain))
             if not o.no_sqlite:
-                chained = Settings(database_url=f"sqlite:///{Path(d) / 'chained.sqlite'}")
-                plain = Settings(database_url=f"sqlite:///{Path(d) / 'plain.sqlite'}")
-                no_chain = {**plain.eventsourcing_env(), "APPLICATION_RECORDER_TOPIC": PLAIN_SQLITE}
-                stores.append(("sqlite", chained.eventsourcing_env(), no_chain))
+                chained = Settings(database_url=f"sqlite:///{Path(d) / 'a.sqlite'}")
+                plain = Settings(database_url=f"sqlite:///{Path(d) / 'b.sqlite'}")
+                without = plain.eventsourcing_env()
+                if what == "chain":
+                    without["APPLICATION_RECORDER_TOPIC"] = PLAIN_SQLITE
+                stores.append(("sqlite", chained.eventsourcing_env(), without))
             for backend, with_env, without_env in stores:
-                self._chain_cost(backend, with_env, without_env, rounds)
+                if what == "sealing":
+                    without_env.pop("MAPPER_TOPIC")
+                self._cost(what, backend, with_env, without_env, rounds)
 
-    def _chain_cost(
-        self, backend: str, with_env: dict[str, str], without_env: dict[str, str], rounds: int
+    def _cost(
+        self,
+        what: str,
+        backend: str,
+        with_env: dict[str, str],
+        without_env: dict[str, str],
+        rounds: int,
     ) -> None:
         o = self.o
         desks = {"with": make_desk({**with_env, **o.es_env})}
         desks["without"] = make_desk({**without_env, **o.es_env})
+        label = "the chain" if what == "chain" else "sealing"
         try:
-            if backend == "postgres":  # the same store, its chain trigger dropped
+            if what == "chain" and backend == "postgres":  # the same store, its trigger dropped
                 recorder: Any = desks["without"].recorder
                 with recorder.datastore.get_connection() as conn:
                     conn.execute(
@@ -515,23 +534,26 @@ class Bench:
             runs: dict[str, list[Run]] = {"with": [], "without": []}
             for r in range(rounds):
                 for k in rotated(["with", "without"], r):
-                    self.say(f"[{r + 1}/{rounds}] {backend} intake {k} the chain, {o.n} commands")
+                    self.say(f"[{r + 1}/{rounds}] {backend} intake {k} {label}, {o.n} commands")
                     cmds = self.commands(customers[k], o.n)
                     runs[k].append(run_threads(1, cmds, same_desk(desks[k])))
             med = {k: median_run(v) for k, v in runs.items()}
             for k in ("without", "with"):
                 self.record(
-                    backend, f"intake {k} the chain", 1, med[k], None, f"{backend}_{k}_chain"
+                    backend, f"intake {k} {label}", 1, med[k], None, f"{backend}_{k}_{what}"
                 )
             added = med["without"].rate / med["with"].rate - 1 if med["with"].rate else 0.0
             cpu = med["with"].cpu_us_per_op - med["without"].cpu_us_per_op
-            self.figs.add(f"{backend}_chain_added_time_pct", added * 100, "%")
-            self.figs.add(f"{backend}_chain_added_cpu_us_per_intake", cpu, "us")
-            verdict = "MET" if added <= CHAIN_TARGET else "NOT MET"
+            self.figs.add(f"{backend}_{what}_added_time_pct", added * 100, "%")
+            self.figs.add(f"{backend}_{what}_added_cpu_us_per_intake", cpu, "us")
+            target = ""
+            if what == "chain":
+                met = "MET" if added <= CHAIN_TARGET else "NOT MET"
+                target = f" (target ≤ {CHAIN_TARGET * 100:.0f} %: {met})"
             self.notes.append(
-                f"the chain on {backend}: {med['with'].rate:,.0f} intakes/s with it, "
-                f"{med['without'].rate:,.0f} without: +{added * 100:.1f} % time per intake, "
-                f"{cpu:+.0f} µs client CPU (target ≤ {CHAIN_TARGET * 100:.0f} %: {verdict})"
+                f"{label} on {backend}: {med['with'].rate:,.0f} intakes/s with it, "
+                f"{med['without'].rate:,.0f} without: {added * 100:+.1f} % time per intake, "
+                f"{cpu:+.0f} µs client CPU{target}"
             )
         finally:
             for desk in desks.values():
@@ -542,8 +564,11 @@ class Bench:
     def run(self) -> None:
         started = time.perf_counter()
         self.load_note("at start")
-        if self.o.chain_cost_only:
-            self.chain_cost()
+        if self.o.chain_cost_only or self.o.seal_cost_only:
+            if self.o.chain_cost_only:
+                self.chain_cost()
+            if self.o.seal_cost_only:
+                self.seal_cost()
             self.figs.add("bench_wall_s", time.perf_counter() - started, "s")
             return
         if not self.o.processes_only:
@@ -554,6 +579,8 @@ class Bench:
             self.sqlite()
         if self.o.chain_cost:
             self.chain_cost()
+        if self.o.seal_cost:
+            self.seal_cost()
         self.figs.add("bench_wall_s", time.perf_counter() - started, "s")
         self.load_note("at end")
 
@@ -664,6 +691,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--chain-cost-only", action="store_true", help="only the chain's cost (see --chain-cost)"
+    )
+    p.add_argument(
+        "--seal-cost",
+        action="store_true",
+        help="also measure single-thread intake with and without sealing personal data "
+        "(per-customer keys), interleaved, side by side",
+    )
+    p.add_argument(
+        "--seal-cost-only", action="store_true", help="only sealing's cost (see --seal-cost)"
     )
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
