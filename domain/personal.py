@@ -81,7 +81,6 @@ def subject_is_originator(spec: PersonalFields) -> bool:
     return spec.subject is _originator
 
 
-
 def replace_leaves(
     state: dict[str, Any], spec: PersonalFields, change: Callable[[Path, Any], Any]
 ) -> dict[str, Any]:
