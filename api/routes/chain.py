@@ -23,7 +23,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import ApiError, forbidden
@@ -58,8 +58,12 @@ class TicketChain(BaseModel):
 class Verification(BaseModel):
     position: int
     chain_hash: str
-    verified_at: datetime
-    finished_at: datetime
+    verified_at: datetime = Field(
+        description="Recorded time (the server's clock) when the verification started"
+    )
+    finished_at: datetime = Field(
+        description="Recorded time (the server's clock) when the verification finished"
+    )
     events: int
     ok: bool
     broken: int
@@ -70,7 +74,10 @@ class StoreChain(BaseModel):
     head: int
     chain_version: str
     genesis_position: int | None
-    genesis_at: datetime | None
+    genesis_at: datetime | None = Field(
+        description="Recorded time (the server's clock) when the chain was added to this "
+        "store: rows before genesis_position were hashed then, not as they were written"
+    )
     last_verification: Verification | None
 
 
