@@ -78,11 +78,15 @@ class SealedAsText(Transcoding):
     name = "sealed"
 
     def encode(self, obj: Sealed) -> str:
-        return f"{obj.subject}:{base64.b64encode(obj.blob).decode('ascii')}"
+        return _sealed_text(obj.subject, obj.blob)
 
     def decode(self, data: str) -> Sealed:
         subject, _, blob = data.partition(":")
         return Sealed(subject, base64.b64decode(blob))
+
+
+def _sealed_text(subject: str, blob: bytes) -> str:
+    return f"{subject}:{base64.b64encode(blob).decode('ascii')}"
 
 
 class ErasedSubject(Exception):
@@ -342,9 +346,10 @@ class SealingMapper(Mapper[UUID]):
             if not isinstance(value, str) or value == ERASED:
                 return value
             nonce = os.urandom(_NONCE)
-            return Sealed(
-                subject, nonce + cipher.encrypt(nonce, value.encode(), _aad(subject, path))
-            )
+            blob = nonce + cipher.encrypt(nonce, value.encode(), _aad(subject, path))
+            # What SealedAsText writes, as a plain dict: the C JSON encoder takes it as it is,
+            # without a call back into the transcoder's registry per value.
+            return {"_type_": SealedAsText.name, "_data_": _sealed_text(subject, blob)}
 
         sealed = replace_leaves(state, spec, seal)
         proxy = object.__new__(type(domain_event))

@@ -93,11 +93,15 @@ def replace_leaves(
     if not leaves:
         return state
     out = dict(state)
+    copied = {id(out)}  # each dict on the way is copied once, however many leaves it holds
     for path, value in leaves:
         holder = out
         for name in path[:-1]:
-            holder[name] = dict(holder[name])
-            holder = holder[name]
+            inner = holder[name]
+            if id(inner) not in copied:
+                inner = holder[name] = dict(inner)
+                copied.add(id(inner))
+            holder = inner
         holder[path[-1]] = change(path, value)
     return out
 
