@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from domain import commands as c
+from domain import extensions
 from domain.base import Meta, Recorded, Role, recording_clock
 from domain.callback import Callback, CallbackState
 from domain.complaint import Complaint
@@ -916,6 +917,10 @@ class Desk(Application[UUID]):
                 return self.record_callback_outcome(cmd)
             case c.CancelCallback():
                 return self.cancel_callback(cmd)
+        handler = extensions.HANDLERS.get(type(cmd))
+        if handler is not None:
+            out: Outcome = handler(self, cmd)
+            return out
         raise InvalidValue("command", f"unknown command {type(cmd).__name__}")
 
 
@@ -964,3 +969,7 @@ def _shanghai() -> Any:
 
 
 _SHANGHAI = _shanghai()
+
+
+# Domain modules with aggregates and commands of their own register their handlers
+# (domain/extensions.py) when imported: one line each, here.

@@ -26,7 +26,9 @@ from domain.base import Channel, Role
 from domain.callback import Callback, CallbackState
 from domain.complaint import Complaint
 from domain.customer import Customer
+from domain.desk import Desk  # noqa: F401  (imports the modules that register aggregates)
 from domain.errors import DomainError
+from domain.extensions import AGGREGATES  # filled as domain.desk imports its modules
 from domain.personal import ERASED
 from domain.service_request import ServiceRequest
 from domain.ticket import State
@@ -43,7 +45,7 @@ def _subclasses(cls: type) -> set[type]:
 
 def _events() -> set[str]:
     names = set()
-    for aggregate in (Complaint, ServiceRequest, Callback, Customer, AccessLog):
+    for aggregate in (Complaint, ServiceRequest, Callback, Customer, AccessLog, *AGGREGATES):
         for attr in dir(aggregate):
             value = getattr(aggregate, attr)
             if isinstance(value, type) and issubclass(value, CanMutateAggregate):
