@@ -1,0 +1,147 @@
+"""Satisfaction surveys (满意度调查) and CAPA through the desk: given events, when a command,
+then events or a refusal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from domain.desk import Desk, Outcome
+from domain.errors import IllegalTransition, InvalidValue, InvariantViolated
+from domain.survey import (
+    AnalyseSurvey,
+    CapaItemIn,
+    CloseSurvey,
+    CompleteCapaItem,
+    DesignSurvey,
+    FieldSurvey,
+    IssueCapa,
+    RecordSurveyResponse,
+    Survey,
+)
+from tests.factories import SUPERVISOR, FakeClock, bj, history, names
+
+SURVEY: dict[str, Any] = {
+    "title": "2026年第四季度客户满意度调查",
+    "purpose": "了解客户对抢修与投诉处理的满意程度",
+    "plan": "随机抽取100户，电话访问",
+    "questions": ["您对抢修速度是否满意?", "您对处理结果是否满意?"],
+}
+
+
+def designed(desk: Desk, **overrides: Any) -> Outcome:
+    return desk.handle(DesignSurvey(**SUPERVISOR, **{**SURVEY, **overrides}))
+
+
+def analysed(desk: Desk, satisfied: int, dissatisfied: int, **design: Any) -> Outcome:
+    survey = designed(desk, **design)
+    desk.handle(FieldSurvey(**SUPERVISOR, survey_id=survey.id))
+    for _ in range(satisfied):
+        desk.handle(RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, satisfied=True))
+    for _ in range(dissatisfied):
+        desk.handle(RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, score=2))
+    return desk.handle(AnalyseSurvey(**SUPERVISOR, survey_id=survey.id))
+
+
+def item(clock: FakeClock, days: int = 30, department: str = "station_1") -> CapaItemIn:
+    return CapaItemIn(
+        department=department,
+        owner="li-si",
+        description="抢修人员服务规范培训",
+        due_at=clock.now + timedelta(days=days),
+    )
+
+
+def test_design_takes_the_default_target_and_says_so(memory_desk: Desk) -> None:
+    survey = designed(memory_desk)
+    (event,) = history(memory_desk, survey.id)
+    assert type(event).__name__ == "SurveyDesigned"
+    assert (event.target_percent, event.target_is_default) == (90.0, True)
+    chosen = designed(memory_desk, target_percent=95)
+    assert history(memory_desk, chosen.id)[0].target_is_default is False
+    assert survey.number.startswith("DY20261012")
+
+
+def test_87_of_100_is_87_percent_and_cannot_close_without_capa(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    # 87 satisfied + 13 dissatisfied (score 2) = 100 responses; 87 / 100 = 87.0 % < 90 %.
+    survey = analysed(memory_desk, 87, 13)
+    agg: Survey = memory_desk._load(Survey, survey.id, "survey")
+    assert (agg.responses, agg.satisfied, agg.satisfaction) == (100, 87, 87.0)
+    analysis = history(memory_desk, survey.id)[-1]
+    assert type(analysis).__name__ == "SurveyAnalysed"
+    assert (analysis.satisfaction_percent, analysis.below_target) == (87.0, True)
+    with pytest.raises(InvariantViolated) as refused:
+        memory_desk.handle(CloseSurvey(**SUPERVISOR, survey_id=survey.id))
+    assert refused.value.details["rule"] == (
+        "satisfaction 87.0 % < target 90 %: issue corrective/preventive actions first"
+    )
+    issued = memory_desk.handle(
+        IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[item(clock), item(clock, 60)])
+    )
+    assert (issued.state, issued.events) == ("capa_issued", ["CapaIssued"])
+    closed = memory_desk.handle(CloseSurvey(**SUPERVISOR, survey_id=survey.id))
+    assert (closed.state, closed.events) == ("closed", ["SurveyClosed"])
+    assert history(memory_desk, survey.id)[-1].open_items == ["1", "2"]
+    # Items stay to be done after the survey closed.
+    done = memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="2"))
+    assert done.events == ["CapaItemCompleted"]
+
+
+def test_at_target_closes_without_capa(memory_desk: Desk) -> None:
+    # 9 of 10 = 90.0 %: not below the 90 % target.
+    survey = analysed(memory_desk, 9, 1)
+    closed = memory_desk.handle(CloseSurvey(**SUPERVISOR, survey_id=survey.id))
+    assert closed.state == "closed"
+
+
+def test_a_chosen_target_decides(memory_desk: Desk) -> None:
+    # 9 of 10 = 90.0 % < 95 %: refused, naming the chosen target.
+    survey = analysed(memory_desk, 9, 1, target_percent=95)
+    with pytest.raises(InvariantViolated, match=r"satisfaction 90.0 % < target 95 %"):
+        memory_desk.handle(CloseSurvey(**SUPERVISOR, survey_id=survey.id))
+
+
+def test_responses_only_while_fielded_and_validated(memory_desk: Desk) -> None:
+    survey = designed(memory_desk)
+    with pytest.raises(IllegalTransition):
+        memory_desk.handle(RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, score=5))
+    memory_desk.handle(FieldSurvey(**SUPERVISOR, survey_id=survey.id))
+    with pytest.raises(InvalidValue, match="satisfied"):
+        memory_desk.handle(RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id))
+    with pytest.raises(ValidationError):
+        RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, score=6)
+    with pytest.raises(InvariantViolated, match="no responses"):
+        memory_desk.handle(AnalyseSurvey(**SUPERVISOR, survey_id=survey.id))
+    # A score of 4 counts satisfied, an explicit verdict wins over the score.
+    memory_desk.handle(RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, score=4))
+    memory_desk.handle(
+        RecordSurveyResponse(**SUPERVISOR, survey_id=survey.id, score=5, satisfied=False)
+    )
+    events = history(memory_desk, survey.id)
+    assert [e.satisfied for e in events[-2:]] == [True, False]
+    assert names(events) == [
+        "SurveyDesigned",
+        "SurveyFielded",
+        "SurveyResponseRecorded",
+        "SurveyResponseRecorded",
+    ]
+
+
+def test_capa_items_need_a_future_due_and_known_numbers(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    survey = analysed(memory_desk, 1, 1)
+    past = CapaItemIn(department="station_1", description="x", due_at=bj(2026, 10, 1))
+    with pytest.raises(InvalidValue, match=r"items\[0\].due_at"):
+        memory_desk.handle(IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[past]))
+    memory_desk.handle(IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[item(clock)]))
+    with pytest.raises(InvalidValue, match="no CAPA item 7"):
+        memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="7"))
+    memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="1"))
+    with pytest.raises(InvalidValue, match="completed already"):
+        memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="1"))
