@@ -974,3 +974,4 @@ _SHANGHAI = _shanghai()
 # Domain modules with aggregates and commands of their own register their handlers
 # (domain/extensions.py) when imported: one line each, here.
 import domain.survey  # noqa: E402,F401
+import domain.assessment  # noqa: E402,F401

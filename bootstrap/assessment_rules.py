@@ -1,0 +1,56 @@
+"""Load the monthly assessment rules (考核) from ``config/data/assessment_rules.toml``.
+
+The file holds ``version``, ``effective_from``, ``default_leader``, ``[[rule]]`` and
+``[[leader]]`` tables (:class:`domain.assessment.AssessmentRules`). A bad file raises one
+:class:`AssessmentRulesError` naming file, entry and field of every fault
+(``assessment_rules.toml: rule[2].points: Input should be less than or equal to 100``).
+``CASETRAIL_ASSESSMENT_RULES_FILE`` names another file (default: the shipped one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from config import DATA_DIR
+from config.data_files import DataFileError, Problem, read_toml, validation_problems
+from domain.assessment import AssessmentRules
+
+DEFAULT_RULES = DATA_DIR / "assessment_rules.toml"
+SETTING = "CASETRAIL_ASSESSMENT_RULES_FILE"
+_KEYS = {"version", "effective_from", "default_leader", "rule", "leader"}
+
+
+class AssessmentRulesError(DataFileError):
+    """The assessment rules file cannot be read or does not validate."""
+
+
+def load_assessment_rules(path: Path | str | None = None) -> AssessmentRules:
+    """The rules in ``path``, else the file the setting names, else the shipped file."""
+    chosen = path or os.environ.get(SETTING) or None
+    try:
+        source, document = read_toml(chosen, DEFAULT_RULES.name)
+    except DataFileError as exc:
+        raise AssessmentRulesError(exc.problems) from exc
+    unknown = sorted(set(document) - _KEYS)
+    if unknown:
+        raise AssessmentRulesError.one(
+            source, f"unknown top-level key; expected one of {sorted(_KEYS)}", unknown[0]
+        )
+    data = {k: v for k, v in document.items() if k not in ("rule", "leader")}
+    data["rules"] = document.get("rule", [])
+    data["leaders"] = document.get("leader", [])
+    try:
+        return AssessmentRules.model_validate(data)
+    except ValidationError as exc:
+        problems = validation_problems(
+            exc,
+            source,
+            {**document, "rules": data["rules"], "leaders": data["leaders"]},
+            tables={"rules": "rule", "leaders": "leader"},
+        )
+        raise AssessmentRulesError(
+            [Problem(p.file, p.entry or "rules", p.field, p.message) for p in problems]
+        ) from exc
