@@ -173,6 +173,17 @@ Area = Literal["urban", "rural", "remote"]
 Voltage = Literal["lv_residential", "lv", "10kV", "35kV"]
 Station = Literal["station_1", "station_2", "station_3", "station_4", "station_5"]
 TicketClass = Literal["repair", "non_repair"]
+# A distribution feeder (线路) as the dispatcher names it: letters, digits, CJK, "#", "-", "_".
+Feeder = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=60,
+        pattern=r"^[0-9A-Za-z\u4e00-\u9fff#_-]+$",
+    ),
+    Field(description="The distribution feeder (线路) the caller is supplied from, e.g. 10kV城关线#3"),
+]
 
 
 class Command(BaseModel):
@@ -278,6 +289,7 @@ class ReceiveTicket(Command):
     area: Area | None = None
     voltage: Voltage | None = None
     station: Station | None = None
+    feeder: Feeder | None = None
 
 
 # --- lifecycle actions (POST /tickets/{id}/{action}) -------------------------------

@@ -472,6 +472,8 @@ class Desk(Application[UUID]):
                 "address": cmd.address or customer.contact.get("address"),
             },
         }
+        if cmd.feeder is not None:  # only when given: tickets without one keep their shape
+            details["feeder"] = cmd.feeder
         meta = self._meta(cmd)
         details["department"] = self.directory.front_office(meta.occurred_at)
         facts = _facts(
@@ -975,3 +977,4 @@ _SHANGHAI = _shanghai()
 # (domain/extensions.py) when imported: one line each, here.
 import domain.survey  # noqa: E402,F401
 import domain.assessment  # noqa: E402,F401
+import domain.outage  # noqa: E402,F401
