@@ -94,6 +94,7 @@ def _desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
 
 def build_projections(settings: Settings | None = None) -> list[Projection]:
     """Every read model casetrail maintains, in a fixed order."""
+    from projections.assessment import AssessmentView
     from projections.callback_plan import CallbackPlan
     from projections.department_performance import DepartmentPerformance
     from projections.escalation_queue import EscalationQueue
@@ -110,6 +111,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
         DepartmentPerformance(directory_of(settings or Settings())),
         CallbackPlan(),
         TicketSearch(),
+        AssessmentView(directory_of(settings or Settings())),
     ]
 
 
