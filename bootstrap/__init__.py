@@ -99,6 +99,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
     from projections.department_performance import DepartmentPerformance
     from projections.escalation_queue import EscalationQueue
     from projections.sla_deadlines import SlaDeadlines
+    from projections.surveys import Surveys
     from projections.ticket_search import TicketSearch
     from projections.ticket_timeline import TicketTimeline
     from projections.worklists import Worklists
@@ -112,6 +113,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
         CallbackPlan(),
         TicketSearch(),
         AssessmentView(directory_of(settings or Settings())),
+        Surveys(),
     ]
 
 

@@ -207,11 +207,11 @@ class Survey(Recorded):
                     "due_at": due,
                 }
             )
-        self._capa_issued(meta=meta, items=issued)
+        self._capa_issued(meta=meta, number=self.number, items=issued)
         return [i["item"] for i in issued]
 
     @event("CapaIssued")
-    def _capa_issued(self, meta: Meta, items: list[dict[str, Any]]) -> None:
+    def _capa_issued(self, meta: Meta, number: str, items: list[dict[str, Any]]) -> None:
         for item in items:
             self.capa[item["item"]] = {**item, "completed_at": None}
         self.state = SurveyState.CAPA_ISSUED
@@ -223,10 +223,11 @@ class Survey(Recorded):
             raise InvalidValue("item", f"survey {self.number} has no CAPA item {item}")
         if found["completed_at"] is not None:
             raise InvalidValue("item", f"CAPA item {item} is completed already")
-        self._capa_item_completed(meta=meta, item=item, note=note.strip())
+        on_time = meta.occurred_at <= found["due_at"]
+        self._capa_item_completed(meta=meta, item=item, note=note.strip(), on_time=on_time)
 
     @event("CapaItemCompleted")
-    def _capa_item_completed(self, meta: Meta, item: str, note: str) -> None:
+    def _capa_item_completed(self, meta: Meta, item: str, note: str, on_time: bool) -> None:
         self.capa[item] = {**self.capa[item], "completed_at": meta.occurred_at}
 
     # ---------------------------------------------------------------- closing

@@ -23,6 +23,10 @@ Business time used and left depend on the instant asked about, so they are not s
 ``sla_deadlines_tickets`` holds what the rows copy from the ticket (number, kind, department,
 policy, ...) and, per live clock, the recorded breach and escalation levels (kept with the
 plumbing of ``ticket_facts.py``).
+
+A survey's corrective and preventive actions (CAPA) are deadlines too: one row per item, keyed
+(survey, ``capa``, item number), kind ``survey``, on a 24x7 clock from the issue to the item's
+due instant (``projections.surveys.capa_clock_row``); the row leaves when the item is completed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from domain.sla.calendar import Always, Clock
 from domain.sla.clock import MilestoneClock, Pause, remaining_seconds, used_seconds
 from projections.core import Projection, Row, Rows, Table, canonical
+from projections.surveys import capa_clock_key, capa_clock_row
 from projections.ticket_facts import (
     SERVICE_STEP_EVENTS,
     TicketFacts,
@@ -452,6 +457,17 @@ class SlaDeadlines(Projection):
         for payload in event.clocks:
             self._start(event, rows, head, payload, keep=False)
         rows.put(TICKETS, head)
+
+    # ------------------------------------------------------------ CAPA items of surveys
+
+    def on_CapaIssued(self, event: Any, rows: Rows) -> None:
+        """Each corrective/preventive action's deadline, a clock like a ticket's milestone."""
+        for item in event.items:
+            rows.put(TABLE, capa_clock_row(event, item))
+
+    def on_CapaItemCompleted(self, event: Any, rows: Rows) -> None:
+        """A completed action leaves the deadlines (the survey view keeps it, on time or not)."""
+        rows.delete(TABLE, capa_clock_key(event))
 
     # ------------------------------------------------------------ who and how urgent
 
