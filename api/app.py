@@ -66,6 +66,7 @@ from api.routes import (
     names,
     reports,
     stream,
+    surveys,
     system,
     tickets,
     views,
@@ -234,6 +235,7 @@ def create_app(
         system,
         stream,
         names,
+        surveys,
     ):
         router.include_router(module.router)
     app.include_router(router, prefix=API_PREFIX)

@@ -13,7 +13,7 @@ preventive actions for the following year.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +32,11 @@ def local_year(at: datetime) -> int:
     return at.astimezone(SHANGHAI).year
 
 
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """The year's first instant and the next year's, in the hotline's local time."""
+    return datetime(year, 1, 1, tzinfo=SHANGHAI), datetime(year + 1, 1, 1, tzinfo=SHANGHAI)
+
+
 def year_end_summary(rows: Iterable[Row], year: int, top: int = DEFAULT_TOP) -> dict[str, Any]:
     """The year's complaints by category, the ``top`` most frequent as next year's CAPA sources.
 
@@ -39,16 +44,25 @@ def year_end_summary(rows: Iterable[Row], year: int, top: int = DEFAULT_TOP) -> 
     "capa_sources": [{"for_year", "category", "count", "source"}]}``; ``share`` is the
     category's percentage of the year's complaints, rounded to 0.1.
     """
-    if top < 1:
-        raise ValueError("top must be at least 1")
-    counts: Counter[str] = Counter()
+    counts: Counter[str | None] = Counter()
     for row in rows:
         if row.get("kind") != "complaint":
             continue
         received = instant(row.get("received_at"))
-        if received is None or local_year(received) != year:
-            continue
-        counts[row.get("category") or UNCLASSIFIED] += 1
+        if received is not None and local_year(received) == year:
+            counts[row.get("category")] += 1
+    return summary_of_counts(counts, year, top)
+
+
+def summary_of_counts(
+    by_category: Mapping[str | None, int], year: int, top: int = DEFAULT_TOP
+) -> dict[str, Any]:
+    """:func:`year_end_summary` from the year's complaint counts by category (None: none)."""
+    if top < 1:
+        raise ValueError("top must be at least 1")
+    counts: Counter[str] = Counter()
+    for category, count in by_category.items():
+        counts[category or UNCLASSIFIED] += count
     total = sum(counts.values())
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     categories = [
