@@ -69,6 +69,14 @@ def test_the_store_holds_the_month_and_no_command_was_refused(runs: Runs) -> Non
     assert set(result.kinds) == set(KIND_SHARES)
 
 
+def test_the_month_verifies_and_every_customer_is_sealed(runs: Runs) -> None:
+    result = runs.again
+    assert result.chain_intact
+    assert result.chain_checked == result.events  # every event of the month re-checked
+    assert result.sealed_customers >= 40  # the registered customers at least, each a key
+    assert f"audit verify: {result.events:,} events, hash chain intact" in runs.output
+
+
 def test_the_demo_store_is_marked_a_simulation(runs: Runs) -> None:
     settings = Settings(database_url=runs.url)
     facts = read_store(settings)
