@@ -58,6 +58,7 @@ from api.idempotency import IdempotencyMemory, KeyTable
 from api.limits import BodyLimit
 from api.reads import ViewReader
 from api.routes import (
+    assessment,
     audit,
     callbacks,
     chain,
@@ -235,6 +236,7 @@ def create_app(
         system,
         stream,
         names,
+        assessment,
         surveys,
     ):
         router.include_router(module.router)

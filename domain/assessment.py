@@ -32,7 +32,7 @@ from eventsourcing.domain import event
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.base import Meta, Recorded, recording_clock
-from domain.commands import Command
+from domain.commands import Command, Name, OptionalNote, Text
 from domain.errors import IllegalTransition, InvalidValue, NotFound
 from domain.extensions import aggregate, handles
 
@@ -434,16 +434,16 @@ Month = Field(pattern=_MONTH_PATTERN, description="The month assessed, YYYY-MM (
 
 
 class _MonthCommand(Command):
-    assessed_department: str = Field(min_length=1, max_length=80)
+    assessed_department: Name = Field(description="The department assessed (org id).")
     month: str = Month
 
 
 class SelfAssessItem(_MonthCommand):
     """The unit assessed this fault itself: the group's proposal will not assess it again."""
 
-    ticket: str = Field(min_length=1, max_length=40)
+    ticket: Name = Field(description="The ticket number.")
     reason: Reason
-    note: str = Field(min_length=1, max_length=500)
+    note: Text = Field(description="How the unit assessed it.")
 
 
 class ProposeAssessment(_MonthCommand):
@@ -455,16 +455,16 @@ class ProposeAssessment(_MonthCommand):
 class DisputeAssessment(_MonthCommand):
     """Dispute one item of the proposal, saying why."""
 
-    item: str = Field(min_length=1, max_length=200)
-    reason: str = Field(max_length=500)
+    item: Name = Field(description="The item's key.")
+    reason: OptionalNote = Field(description="Why the item is disputed (required).")
 
 
 class ResolveAssessmentDispute(_MonthCommand):
     """Resolve an item's dispute: upheld (the points stand) or cancelled (they go)."""
 
-    item: str = Field(min_length=1, max_length=200)
+    item: Name = Field(description="The item's key.")
     decision: Literal["upheld", "cancelled"]
-    note: str = Field(min_length=1, max_length=500)
+    note: Text = Field(description="Why.")
 
 
 class SignOffAssessment(_MonthCommand):
