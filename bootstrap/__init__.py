@@ -98,6 +98,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
     from projections.callback_plan import CallbackPlan
     from projections.department_performance import DepartmentPerformance
     from projections.escalation_queue import EscalationQueue
+    from projections.outages import Outages
     from projections.sla_deadlines import SlaDeadlines
     from projections.surveys import Surveys
     from projections.ticket_search import TicketSearch
@@ -114,6 +115,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
         TicketSearch(),
         AssessmentView(directory_of(settings or Settings())),
         Surveys(),
+        Outages((settings or Settings()).timezone),
     ]
 
 

@@ -272,7 +272,7 @@ class OpenOutageIncident(c.Command):
 
     area: c.Area
     feeder: c.Feeder
-    department: c.Name = Field(description="The department that repairs (e.g. station_1)")
+    repair_department: c.Name = Field(description="The department that repairs (e.g. station_1)")
     started_at: c.Instant | None = Field(
         default=None,
         description="When the outage began (business time); the repair targets count from it. "
@@ -359,7 +359,7 @@ def open_incident(desk: Any, cmd: OpenOutageIncident) -> Any:
         raise InvalidValue("started_at", "lies after the incident is opened")
     if meta.occurred_at - started > timedelta(days=7):
         raise InvalidValue("started_at", "lies more than 7 days before the incident is opened")
-    desk.directory.department(cmd.department, meta.occurred_at)  # refuses an unknown one
+    desk.directory.department(cmd.repair_department, meta.occurred_at)  # refuses an unknown one
     facts = TicketFacts(
         kind="fault_repair", ticket_class="repair", category="outage", area=cmd.area
     )
@@ -378,7 +378,7 @@ def open_incident(desk: Any, cmd: OpenOutageIncident) -> Any:
             number=_number(meta.occurred_at, ident),
             area=cmd.area,
             feeder=cmd.feeder,
-            department=cmd.department,
+            department=cmd.repair_department,
             started_at=started,
             description=cmd.description,
             sla=sla,

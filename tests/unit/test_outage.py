@@ -46,7 +46,7 @@ def _open(desk: Desk, clock: FakeClock, minute: int = 5, **more: Any) -> Outcome
         **SUPERVISOR,
         "area": "urban",
         "feeder": FEEDER,
-        "department": "station_1",
+        "repair_department": "station_1",
         "started_at": bj(2026, 10, 12, 9, 0),
     }
     return desk.handle(OpenOutageIncident(**{**fields, **more}))

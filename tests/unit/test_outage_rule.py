@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from bootstrap.outage_rule import load_outage_rule
+from config.data_files import DataFileError
 from domain.outage_rule import FaultCall, OpenIncident, SuggestionRule, suggest
 from tests.factories import bj
 
@@ -88,3 +91,16 @@ def test_a_rule_of_one_call_or_no_window_is_refused() -> None:
         SuggestionRule(min_calls=1)
     with pytest.raises(ValueError, match="window"):
         SuggestionRule(window=timedelta(0))
+
+
+def test_the_shipped_rule_is_the_default_and_a_deployment_sets_its_own(tmp_path: Path) -> None:
+    assert load_outage_rule() == SuggestionRule(3, timedelta(minutes=30))
+    assert load_outage_rule(tmp_path) == SuggestionRule()  # no file there: the shipped one
+    (tmp_path / "outage_rule.toml").write_text("version = 2\nmin_calls = 5\nwindow_minutes = 15\n")
+    assert load_outage_rule(tmp_path) == SuggestionRule(5, timedelta(minutes=15))
+
+
+def test_a_bad_rule_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    (tmp_path / "outage_rule.toml").write_text("version = 1\nmin_calls = 1\n")
+    with pytest.raises(DataFileError, match="min_calls"):
+        load_outage_rule(tmp_path)
