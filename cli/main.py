@@ -19,6 +19,7 @@ from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
 from cli.store_cmd import store_app
+from cli.survey_cmd import survey_app  # also adds ``report year-end``
 from config.data_files import DataFileError
 from config.settings import Settings
 from domain.errors import DomainError
@@ -35,6 +36,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(customer_app, name="customer")
+app.add_typer(survey_app, name="survey")
 console = Console()
 
 
