@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bootstrap import build_desk
 from cli import audit_chain, audit_sandbox  # noqa: F401  (register their commands)
+from cli.assessment_cmd import assessment_app  # also adds ``report assessment``
 from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
 from cli.customer_cmd import customer_app
@@ -36,6 +37,7 @@ app.add_typer(store_app, name="store")
 app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(customer_app, name="customer")
+app.add_typer(assessment_app, name="assessment")
 app.add_typer(survey_app, name="survey")
 console = Console()
 
