@@ -4,7 +4,8 @@ The file holds ``version``, ``effective_from``, ``default_leader``, ``[[rule]]``
 ``[[leader]]`` tables (:class:`domain.assessment.AssessmentRules`). A bad file raises one
 :class:`AssessmentRulesError` naming file, entry and field of every fault
 (``assessment_rules.toml: rule[2].points: Input should be less than or equal to 100``).
-``CASETRAIL_ASSESSMENT_RULES_FILE`` names another file (default: the shipped one).
+Which file: the one named, else ``CASETRAIL_ASSESSMENT_RULES_FILE``, else
+``assessment_rules.toml`` in ``CASETRAIL_DATA_DIR`` when it is there, else the shipped one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 
 from config import DATA_DIR
 from config.data_files import DataFileError, Problem, read_toml, validation_problems
+from config.settings import Settings
 from domain.assessment import AssessmentRules
 
 DEFAULT_RULES = DATA_DIR / "assessment_rules.toml"
@@ -27,9 +29,22 @@ class AssessmentRulesError(DataFileError):
     """The assessment rules file cannot be read or does not validate."""
 
 
-def load_assessment_rules(path: Path | str | None = None) -> AssessmentRules:
-    """The rules in ``path``, else the file the setting names, else the shipped file."""
-    chosen = path or os.environ.get(SETTING) or None
+def rules_path(settings: Settings | None = None) -> Path | None:
+    """The file the environment chooses (None: the shipped one)."""
+    named = os.environ.get(SETTING)
+    if named:
+        return Path(named)
+    data_dir = (settings or Settings()).data_dir
+    if data_dir is not None and (data_dir / DEFAULT_RULES.name).exists():
+        return data_dir / DEFAULT_RULES.name
+    return None
+
+
+def load_assessment_rules(
+    path: Path | str | None = None, settings: Settings | None = None
+) -> AssessmentRules:
+    """The rules in ``path``, else in the file the environment chooses (:func:`rules_path`)."""
+    chosen = path or rules_path(settings)
     try:
         source, document = read_toml(chosen, DEFAULT_RULES.name)
     except DataFileError as exc:

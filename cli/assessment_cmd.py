@@ -84,7 +84,9 @@ def build(month: str, settings: Settings | None = None) -> dict[str, Any]:
         facts, months = month_rows(_caught_up(desk, settings).store, month)
         departments = {f["department"] for f in facts} | {m["department"] for m in months}
         parents = parents_of(desk.directory, departments, month_end(month, settings.timezone))
-        return assessment_report(month, facts, months, load_assessment_rules(), parents)
+        return assessment_report(
+            month, facts, months, load_assessment_rules(settings=settings), parents
+        )
     finally:
         desk.close()
 
@@ -154,7 +156,7 @@ def _send(command: type, fields: dict[str, Any], *, propose: bool = False) -> No
             department, month = fields["assessed_department"], fields["month"]
             facts, months = month_rows(follower.store, month)
             parents = parents_of(desk.directory, [department], month_end(month, settings.timezone))
-            rules = load_assessment_rules()
+            rules = load_assessment_rules(settings=settings)
             fields["proposal"] = proposal_for(department, month, facts, months, rules, parents)
         try:
             out = desk.handle(command(**fields))

@@ -33,6 +33,7 @@ from api.users import User
 from api.writes import execute
 from bootstrap.assessment_rules import load_assessment_rules
 from domain.assessment import (
+    AssessmentRules,
     DisputeAssessment,
     ProposeAssessment,
     ResolveAssessmentDispute,
@@ -175,6 +176,10 @@ class StepBody(BaseModel):
     occurred_at: Instant | None = Field(default=None, description=_WHEN)
 
 
+def _rules(runtime: Runtime) -> AssessmentRules:
+    return load_assessment_rules(settings=runtime.settings)
+
+
 def _present(month: Any, events: list[str], changed: bool) -> dict[str, Any]:
     return {**month.summary(), "changed": changed, "events": events}
 
@@ -229,7 +234,7 @@ def report(user: CurrentUser, runtime: RuntimeDep, month: MonthQuery) -> JSONRes
     facts, months = month_rows(runtime.reader.follower(VIEW).store, month)
     departments = {f["department"] for f in facts} | {m["department"] for m in months}
     parents = parents_of(runtime.desk.directory, departments, month_end(month))
-    body = assessment_report(month, facts, months, load_assessment_rules(), parents)
+    body = assessment_report(month, facts, months, _rules(runtime), parents)
     return as_json(runtime, {**body, "projection": runtime.reader.progress(VIEW)})
 
 
@@ -253,7 +258,7 @@ def propose(
     _supervises(user)
     facts, months = month_rows(runtime.reader.follower(VIEW).store, month)
     parents = parents_of(runtime.desk.directory, [department], month_end(month))
-    proposal = proposal_for(department, month, facts, months, load_assessment_rules(), parents)
+    proposal = proposal_for(department, month, facts, months, _rules(runtime), parents)
     fields = {"proposal": proposal.model_dump(mode="json"), **_when(body)}
     return _send(
         runtime, request, user, ProposeAssessment, department, month, fields, idempotency_key,

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from bootstrap.assessment_rules import AssessmentRulesError, load_assessment_rules
+from bootstrap.assessment_rules import (
+    DEFAULT_RULES,
+    SETTING,
+    AssessmentRulesError,
+    load_assessment_rules,
+)
 from domain.assessment import (
     AssessmentMonth,
     AssessmentRules,
@@ -254,3 +259,19 @@ def test_a_bad_rules_file_names_file_entry_and_field(tmp_path: Any) -> None:
     with pytest.raises(AssessmentRulesError) as refused:
         load_assessment_rules(bad)
     assert "rules.toml: rule[0].points:" in str(refused.value)
+
+
+def test_the_rules_file_comes_from_the_setting_or_the_data_dir(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = load_assessment_rules()
+    text = DEFAULT_RULES.read_text(encoding="utf-8")
+    (tmp_path / "assessment_rules.toml").write_text(
+        text.replace(shipped.version, "unit-own-1"), encoding="utf-8"
+    )
+    monkeypatch.setenv("CASETRAIL_DATA_DIR", str(tmp_path))
+    assert load_assessment_rules().version == "unit-own-1"
+    named = tmp_path / "other.toml"
+    named.write_text(text.replace(shipped.version, "named-2"), encoding="utf-8")
+    monkeypatch.setenv(SETTING, str(named))
+    assert load_assessment_rules().version == "named-2"
