@@ -64,6 +64,7 @@ from api.routes import (
     chain,
     customers,
     departments,
+    key_accounts,
     names,
     reports,
     stream,
@@ -237,6 +238,7 @@ def create_app(
         stream,
         names,
         assessment,
+        key_accounts,
         surveys,
     ):
         router.include_router(module.router)

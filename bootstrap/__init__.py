@@ -94,6 +94,7 @@ def _desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
 
 def build_projections(settings: Settings | None = None) -> list[Projection]:
     """Every read model casetrail maintains, in a fixed order."""
+    from projections.account_manager_worklist import AccountManagerWorklist
     from projections.assessment import AssessmentView
     from projections.callback_plan import CallbackPlan
     from projections.department_performance import DepartmentPerformance
@@ -113,6 +114,7 @@ def build_projections(settings: Settings | None = None) -> list[Projection]:
         DepartmentPerformance(directory_of(settings or Settings())),
         CallbackPlan(),
         TicketSearch(),
+        AccountManagerWorklist(),
         AssessmentView(directory_of(settings or Settings())),
         Surveys(),
         Outages((settings or Settings()).timezone),

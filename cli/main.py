@@ -16,6 +16,7 @@ from cli.assessment_cmd import assessment_app  # also adds ``report assessment``
 from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
 from cli.customer_cmd import customer_app
+from cli.key_accounts_cmd import account_manager_app  # also adds ``report key-accounts``
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
@@ -38,6 +39,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(audit_app, name="audit")
 app.add_typer(customer_app, name="customer")
 app.add_typer(assessment_app, name="assessment")
+app.add_typer(account_manager_app, name="account-manager")
 app.add_typer(survey_app, name="survey")
 console = Console()
 

@@ -491,9 +491,12 @@ class Desk(Application[UUID]):
                     meta=meta, number=number, kind=cmd.kind, details=details, id=ident
                 )
             ticket.bind_sla(Ctx(meta, self.catalogue), policy, self.catalogue.version)
+            also = [a for hook in extensions.INTAKE_HOOKS for a in hook(self, ticket, meta)]
         pending = list(ticket.pending_events)
         try:
-            self._commit(*(a for a in (new_customer, ticket) if a is not None), unchanged=read)
+            self._commit(
+                *(a for a in (new_customer, ticket, *also) if a is not None), unchanged=read
+            )
         except VersionConflict:
             if derived is None or (existing := self._find(derived)) is None:
                 if read:  # the customer may have changed since the cached read: decide again
@@ -975,6 +978,7 @@ _SHANGHAI = _shanghai()
 
 # Domain modules with aggregates and commands of their own register their handlers
 # (domain/extensions.py) when imported: one line each, here.
+import domain.assessment  # noqa: E402
+import domain.key_accounts  # noqa: E402
+import domain.outage  # noqa: E402
 import domain.survey  # noqa: E402,F401
-import domain.assessment  # noqa: E402,F401
-import domain.outage  # noqa: E402,F401

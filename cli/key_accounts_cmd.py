@@ -1,0 +1,120 @@
+"""``casetrail account-manager worklist NAME`` and ``casetrail report key-accounts --quarter``.
+
+Both catch the ``account_manager_worklist`` view up first and read it: a manager's open
+key-account tickets and the problem customers flagged for them; per key customer, a quarter's
+tickets, SLA breaches and satisfaction (季度大客户评估).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bootstrap import build_desk, build_followers
+from cli.report_cmd import report_app
+from config.settings import Settings
+from projections.account_manager_worklist import (
+    FLAGS,
+    TICKETS,
+    AccountManagerWorklist,
+    quarter_report,
+)
+from workers.projector import Projector
+
+account_manager_app = typer.Typer(
+    help="Account managers (大客户经理): their worklist", no_args_is_help=True
+)
+console = Console()
+QUARTER = re.compile(r"^\d{4}Q[1-4]$")
+
+
+def _rows(table: str) -> list[dict[str, Any]]:
+    settings = Settings()
+    desk = build_desk(settings)
+    try:
+        [follower] = build_followers(settings, [AccountManagerWorklist()])
+        Projector(desk, [follower]).catch_up()
+        return list(follower.store.dump(follower.projection.table(table)))
+    finally:
+        desk.close()
+
+
+@account_manager_app.callback()
+def _group() -> None:
+    """Account managers (a group even while it has one command)."""
+
+
+@account_manager_app.command("worklist")
+def worklist(
+    name: Annotated[str, typer.Argument(help="The account manager, as assigned to customers")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+) -> None:
+    """Open tickets of the manager's key customers; problem customers flagged for them."""
+    tickets = sorted(
+        (r for r in _rows(TICKETS) if r["manager"] == name and r["open"]),
+        key=lambda r: (r["received_at"], r["ticket_id"]),
+    )
+    flagged = sorted(
+        (r for r in _rows(FLAGS) if r["manager"] == name),
+        key=lambda r: (r["quarter"], r["customer_id"]),
+        reverse=True,
+    )
+    if as_json:
+        body = {"manager": name, "tickets": tickets, "flagged": flagged}
+        print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table(title=f"{name}: open key-account tickets 大客户待办 ({len(tickets)})")
+    for head in ("number\n编号", "kind\n类型", "customer\n客户", "grade\n等级", "received\n受理"):
+        table.add_column(head)
+    for r in tickets:
+        table.add_row(
+            r["number"], r["kind"], r["customer_id"], r["grade"], r["received_at"].isoformat()
+        )
+    console.print(table)
+    flags = Table(title=f"problem customers 问题客户 ({len(flagged)})")
+    for head in ("customer\n客户", "quarter\n季度", "complaints\n投诉", "evidence\n依据"):
+        flags.add_column(head)
+    for r in flagged:
+        flags.add_row(
+            r["customer_id"],
+            r["quarter"],
+            f"{r['complaints']} ≥ {r['threshold']}",
+            ", ".join(r["evidence"]),
+        )
+    console.print(flags)
+
+
+@report_app.command("key-accounts")
+def key_accounts(
+    quarter: Annotated[str, typer.Option(help="A quarter of business time, e.g. 2026Q4")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Per key customer: the quarter's tickets, SLA breaches and satisfaction."""
+    if not QUARTER.match(quarter):
+        raise typer.BadParameter(
+            f"{quarter!r} is not a quarter like 2026Q4", param_hint="--quarter"
+        )
+    report = quarter_report(r for r in _rows(TICKETS) if r["quarter"] == quarter)
+    if as_json:
+        print(json.dumps({"quarter": quarter, "rows": report}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{quarter} key accounts 大客户季度评估")
+    heads = ("customer\n客户", "grade\n等级", "manager\n客户经理", "tickets\n工单")
+    for head in (*heads, "breaches\n超时", "satisfaction\n满意率"):
+        table.add_column(head)
+    for r in report:
+        rate = "—" if r["satisfaction"] is None else f"{100 * r['satisfaction']:.1f} %"
+        table.add_row(
+            r["customer_id"],
+            r["grade"],
+            r["manager"] or "—",
+            str(r["tickets"]),
+            str(r["breaches"]),
+            f"{rate} ({r['satisfied']}/{r['with_verdict']})",
+        )
+    console.print(table)
