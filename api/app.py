@@ -66,6 +66,7 @@ from api.routes import (
     departments,
     key_accounts,
     names,
+    outages,
     reports,
     stream,
     surveys,
@@ -239,6 +240,7 @@ def create_app(
         names,
         assessment,
         key_accounts,
+        outages,
         surveys,
     ):
         router.include_router(module.router)

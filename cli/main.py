@@ -17,6 +17,7 @@ from cli.audit_cmd import audit_app
 from cli.config_cmd import config_app, print_problems
 from cli.customer_cmd import customer_app
 from cli.key_accounts_cmd import account_manager_app  # also adds ``report key-accounts``
+from cli.outage_cmd import outage_app
 from cli.projections_cmd import projections_app
 from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
@@ -41,6 +42,7 @@ app.add_typer(customer_app, name="customer")
 app.add_typer(assessment_app, name="assessment")
 app.add_typer(account_manager_app, name="account-manager")
 app.add_typer(survey_app, name="survey")
+app.add_typer(outage_app, name="outage")
 console = Console()
 
 
