@@ -213,8 +213,58 @@ class Survey(Recorded):
     @event("CapaIssued")
     def _capa_issued(self, meta: Meta, number: str, items: list[dict[str, Any]]) -> None:
         for item in items:
-            self.capa[item["item"]] = {**item, "completed_at": None}
+            self.capa[item["item"]] = {**item, "completed_at": None, "breached": False}
         self.state = SurveyState.CAPA_ISSUED
+
+    def due_actions(self, until: datetime) -> list[dict[str, Any]]:
+        """The breaches of open CAPA items due by ``until``, earliest first, in the shape of
+        ``Ticket.due_actions`` (the SLA clock records them like a milestone's breach)."""
+        due = [
+            {"action": "record_breach", "milestone": "capa", "cycle": int(key), "at": v["due_at"]}
+            for key, v in self.capa.items()
+            if v["completed_at"] is None and not v["breached"] and v["due_at"] <= until
+        ]
+        return sorted(due, key=lambda a: (a["at"], a["cycle"]))
+
+    def sla_command(
+        self, action: dict[str, Any], actor: dict[str, Any], command_id: str
+    ) -> RecordCapaBreach:
+        """The command the SLA clock sends for a due action of :meth:`due_actions`."""
+        return RecordCapaBreach(
+            **actor,
+            survey_id=self.id,
+            item=str(action["cycle"]),
+            occurred_at=action["at"],
+            command_id=command_id,
+        )
+
+    def record_capa_breach(self, meta: Meta, item: str) -> None:
+        """An open CAPA item passed its due instant (recorded by the SLA clock)."""
+        self._require("record_capa_breach", SurveyState.CAPA_ISSUED, SurveyState.CLOSED)
+        found = self.capa.get(item)
+        if found is None:
+            raise InvalidValue("item", f"survey {self.number} has no CAPA item {item}")
+        if found["completed_at"] is not None or found["breached"]:
+            raise InvariantViolated(
+                kind="survey",
+                ticket=self.number,
+                state=self.state.value,
+                action="record_capa_breach",
+                rule=f"CAPA item {item} is completed or breached already",
+            )
+        if meta.occurred_at < found["due_at"]:
+            raise InvariantViolated(
+                kind="survey",
+                ticket=self.number,
+                state=self.state.value,
+                action="record_capa_breach",
+                rule=f"CAPA item {item} is due at {found['due_at'].isoformat()}, not before",
+            )
+        self._capa_item_breached(meta=meta, item=item, due_at=found["due_at"])
+
+    @event("CapaItemBreached")
+    def _capa_item_breached(self, meta: Meta, item: str, due_at: datetime) -> None:
+        self.capa[item] = {**self.capa[item], "breached": True}
 
     def complete_capa_item(self, meta: Meta, item: str, note: str = "") -> None:
         self._require("complete_capa_item", SurveyState.CAPA_ISSUED, SurveyState.CLOSED)
@@ -328,6 +378,12 @@ class CloseSurvey(SurveyCommand):
     """Close the survey; below its target only once CAPA items are issued."""
 
 
+class RecordCapaBreach(SurveyCommand):
+    """An open CAPA item passed its due instant (sent by the SLA clock, at that instant)."""
+
+    item: Annotated[str, Field(min_length=1, max_length=4, pattern=r"^[0-9]+$")]
+
+
 # ------------------------------------------------------------------ handlers
 
 
@@ -366,7 +422,15 @@ def design_survey(desk: Any, cmd: DesignSurvey) -> Any:
     return desk._outcome(survey, desk._save_all(survey))
 
 
-@handles(FieldSurvey, RecordSurveyResponse, AnalyseSurvey, IssueCapa, CompleteCapaItem, CloseSurvey)
+@handles(
+    FieldSurvey,
+    RecordSurveyResponse,
+    AnalyseSurvey,
+    IssueCapa,
+    CompleteCapaItem,
+    CloseSurvey,
+    RecordCapaBreach,
+)
 def act_on_survey(desk: Any, cmd: SurveyCommand) -> Any:
     survey: Survey = desk._load(Survey, cmd.survey_id, "survey")
     if survey.seen(cmd.command_id):
@@ -387,4 +451,6 @@ def act_on_survey(desk: Any, cmd: SurveyCommand) -> Any:
                 survey.complete_capa_item(meta, cmd.item, cmd.note)
             case CloseSurvey():
                 survey.close(meta)
+            case RecordCapaBreach():
+                survey.record_capa_breach(meta, cmd.item)
     return desk._outcome(survey, desk._save_all(survey))

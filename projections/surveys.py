@@ -8,15 +8,16 @@ Three tables:
   how many CAPA items were issued and how many are still open, and when it was designed,
   fielded, analysed and closed (business time).
 - ``survey_capa_items``: one row per corrective or preventive action (纠正和预防措施): its
-  department and person in charge, description, when issued and due, ``open`` or ``done``,
-  when done and whether on time.
+  department and person in charge, description, when issued and due, ``open``, ``breached``
+  (overdue, recorded by the SLA clock) or ``done``, when done and whether on time.
 - ``survey_complaint_sources``: one row per complaint with its category as it stands (a
   reclassification corrects it) and its intake in business time: what the year-end summary
   (``projections/year_end.py``) counts as next year's CAPA sources.
 
 :func:`capa_clock_row` is the row a CAPA item's deadline takes among the SLA deadlines
 (``projections/sla_deadlines.py``): the survey stands in for the ticket, ``milestone`` is
-``capa`` and ``cycle`` the item's number, on a 24x7 clock from the issue to the due instant.
+``capa`` and ``cycle`` the item's number, on a 24x7 clock from the issue to the due instant,
+its one scheduled step the breach at that instant (the SLA clock records ``CapaItemBreached``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.core import Projection, Row, Rows, Table
-from projections.ticket_facts import TicketFacts, instant
+from projections.ticket_facts import TicketFacts, instant, stamp
 
 SURVEYS = "surveys"
 CAPA_ITEMS = "survey_capa_items"
@@ -58,9 +59,9 @@ def capa_clock_row(event: Any, item: dict[str, Any]) -> Row:
         "state": "running",
         "warnings": [],
         "escalation_level": 0,
-        "next_action_at": None,
-        "next_action": None,
-        "schedule": [],
+        "next_action_at": due,
+        "next_action": {"action": "record_breach"},
+        "schedule": [{"type": "breach", "at": stamp(due)}],
         "stopped_at": None,
         "used_seconds": None,
         "updated_at": issued,
@@ -68,7 +69,7 @@ def capa_clock_row(event: Any, item: dict[str, Any]) -> Row:
 
 
 def capa_clock_key(event: Any) -> tuple[str, str, int]:
-    """The SLA-deadline key of the item a ``CapaItemCompleted`` completes."""
+    """The SLA-deadline key of the item a ``CapaItemCompleted`` or ``CapaItemBreached`` names."""
     return (str(event.originator_id), CAPA_MILESTONE, int(event.item))
 
 
@@ -245,6 +246,11 @@ class Surveys(Projection):
         row = rows.get(SURVEYS, (survey_id,))
         if row is not None:
             self._change(event, rows, capa_open=max(row["capa_open"] - 1, 0))
+
+    def on_CapaItemBreached(self, event: Any, rows: Rows) -> None:
+        item = rows.get(CAPA_ITEMS, (str(event.originator_id), int(event.item)))
+        if item is not None and item["state"] == "open":
+            rows.put(CAPA_ITEMS, {**item, "state": "breached"})
 
     def on_SurveyClosed(self, event: Any, rows: Rows) -> None:
         self._change(event, rows, state="closed", closed_at=event.meta.occurred_at)

@@ -348,7 +348,10 @@ class SlaClock:
             action = actions[0]
             if action["at"] > not_after:
                 return 0, action["at"]  # the view was early: keep time order
-            cmd = command_for(ticket.id, action)
+            if isinstance(ticket, Ticket):
+                cmd = command_for(ticket.id, action)
+            else:  # another aggregate with deadlines (a survey's CAPA items) says its command
+                cmd = ticket.sla_command(action, ACTOR, command_id(str(ticket.id), action))
             if self.simulated:
                 self.clock.advance_to(action["at"])  # type: ignore[attr-defined]
             try:
@@ -419,14 +422,18 @@ class SlaClock:
             t for t, (_, following) in self.held.items() if following is None or following > until
         )
 
-    def _read(self, ticket_id: str) -> Ticket | None:
+    def _read(self, ticket_id: str) -> Any:
         """The ticket as it stands, for reading only: the desk's cached copy, not a deep copy
-        (the desk copies again when it acts; copying here too doubled the cost of a step)."""
+        (the desk copies again when it acts; copying here too doubled the cost of a step).
+        Another aggregate whose deadlines ``sla_deadlines`` keeps (a survey's CAPA items) is
+        read too when it says its steps (``due_actions``) and their command (``sla_command``)."""
         try:
             found = self.desk.repository.get(UUID(ticket_id), deepcopy_from_cache=False)
         except AggregateNotFoundError:
             return None
-        return found if isinstance(found, Ticket) else None
+        if isinstance(found, Ticket) or callable(getattr(found, "sla_command", None)):
+            return found
+        return None
 
     def _note(self, changed: bool, action: dict[str, Any], bound: Any, cmd: Any) -> None:
         if not changed:

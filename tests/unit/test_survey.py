@@ -22,7 +22,7 @@ from domain.survey import (
     RecordSurveyResponse,
     Survey,
 )
-from tests.factories import SUPERVISOR, FakeClock, bj, history, names
+from tests.factories import SUPERVISOR, SYSTEM, FakeClock, bj, history, names
 
 SURVEY: dict[str, Any] = {
     "title": "2026年第四季度客户满意度调查",
@@ -145,3 +145,25 @@ def test_capa_items_need_a_future_due_and_known_numbers(
     memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="1"))
     with pytest.raises(InvalidValue, match="completed already"):
         memory_desk.handle(CompleteCapaItem(**SUPERVISOR, survey_id=survey.id, item="1"))
+
+
+def test_a_capa_breach_only_from_its_due_instant_and_once(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    survey = analysed(memory_desk, 1, 1)
+    memory_desk.handle(IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[item(clock, 1)]))
+    agg: Survey = memory_desk._load(Survey, survey.id, "survey")
+    due = clock.now + timedelta(days=1)
+    assert agg.due_actions(due - timedelta(seconds=1)) == []
+    (action,) = agg.due_actions(due)
+    assert (action["milestone"], action["cycle"], action["at"]) == ("capa", 1, due)
+    early = agg.sla_command({**action, "at": due - timedelta(hours=1)}, SYSTEM, "early")
+    clock.set(due + timedelta(hours=2))
+    with pytest.raises(InvariantViolated, match="not before"):
+        memory_desk.handle(early)
+    breached = memory_desk.handle(agg.sla_command(action, SYSTEM, "breach-1"))
+    assert breached.events == ["CapaItemBreached"]
+    again = agg.sla_command(action, SYSTEM, "breach-2")
+    with pytest.raises(InvariantViolated, match="breached already"):
+        memory_desk.handle(again)
+    assert memory_desk._load(Survey, survey.id, "survey").due_actions(due) == []
