@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bootstrap import build_followers
+from bootstrap import build_followers, build_projections
 from config.settings import Settings
 from domain.desk import Desk
 from domain.outage import (
@@ -27,17 +27,14 @@ from domain.outage import (
     RecordOutageRestoration,
 )
 from domain.outage_rule import SuggestionRule
-from projections.callback_plan import CallbackPlan
 from projections.core import Projection, Row, canonical, digest_rows
 from projections.due_queries import ViewQueries
 from projections.outages import (
-    Outages,
     calls_of,
     department_daily,
     incident,
     suggestions,
 )
-from projections.sla_deadlines import SlaDeadlines
 from tests.factories import AGENT, HANDLER, SUPERVISOR, FakeClock, bj, make_desk, names, receive
 from workers.callbacks import CallbackScheduler
 from workers.projector import Follower, Projector
@@ -51,7 +48,7 @@ START = bj(2026, 10, 12, 9, 0)
 
 
 def _mine() -> list[Projection]:
-    return [SlaDeadlines(), CallbackPlan(), Outages()]
+    return build_projections()  # every view: each must take the outage events in its stride
 
 
 def _clean_postgres(url: str) -> None:
@@ -129,10 +126,15 @@ def _story(desk: Desk, clock: FakeClock, projector: Projector) -> dict[str, Any]
             incident_id=opened.id,
             crew="抢修一班",
             promised_arrival_at=bj(2026, 10, 12, 9, 45),
+            command_id="dispatch-1",
         )
     )
     clock.set(bj(2026, 10, 12, 9, 40))
-    desk.handle(RecordOutageArrival(**HANDLER, incident_id=opened.id, crew="抢修一班"))
+    desk.handle(
+        RecordOutageArrival(
+            **HANDLER, incident_id=opened.id, crew="抢修一班", command_id="arrive-1"
+        )
+    )
     clock.set(bj(2026, 10, 12, 11, 10))
     desk.handle(
         RecordOutageRestoration(
@@ -141,6 +143,7 @@ def _story(desk: Desk, clock: FakeClock, projector: Projector) -> dict[str, Any]
             crew="抢修一班",
             cause="10kV城关线#3 跌落式熔断器熔断",
             answer="您反映的停电已于11:10恢复供电，给您带来不便深表歉意",
+            command_id="restore-1",
         )
     )
     clock.set(bj(2026, 10, 12, 11, 15))
