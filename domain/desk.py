@@ -979,6 +979,7 @@ _SHANGHAI = _shanghai()
 # Domain modules with aggregates and commands of their own register their handlers
 # (domain/extensions.py) when imported: one line each, here.
 import domain.assessment  # noqa: E402
+import domain.customer_visit  # noqa: E402
 import domain.key_accounts  # noqa: E402
 import domain.outage  # noqa: E402
 import domain.survey  # noqa: E402,F401

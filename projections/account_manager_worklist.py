@@ -10,8 +10,11 @@ Two tables:
   when none was given). A manager's worklist is their open rows; the quarterly key-account
   report (:func:`quarter_report`) groups a quarter's rows by customer.
 - ``account_manager_flags``: one row per problem customer flagged in a quarter
-  (``ProblemCustomerFlagged``), with the complaints that flagged it (the evidence) and the
-  manager named at the intake that reached the threshold.
+  (``ProblemCustomerFlagged``), with the complaints that flagged it (the evidence), the
+  manager named at the intake that reached the threshold and the visit planned for it
+  (``visit_id``: null while it awaits a visit plan).
+- ``account_manager_visits``: one row per customer visit (客户走访) with its state: a manager's
+  visits awaiting a report are those ``plan_approved``; archived ones are kept.
 
 Rows hold customer ids, never names: nothing personal, nothing for an erasure to blank.
 """
@@ -27,6 +30,7 @@ from projections.ticket_facts import SERVICE_STEP_EVENTS, STATE_AFTER, TERMINAL,
 
 TICKETS = "account_manager_tickets"
 FLAGS = "account_manager_flags"
+VISITS = "account_manager_visits"
 FACTS = TicketFacts(
     TICKETS,
     "ticket_id",
@@ -50,7 +54,7 @@ class AccountManagerWorklist(Projection):
     """Key customers' tickets by account manager; problem customers flagged per quarter."""
 
     name = "account_manager_worklist"
-    version = 1
+    version = 2
     tables = (
         FACTS.table,
         Table(
@@ -64,6 +68,23 @@ class AccountManagerWorklist(Projection):
                 ("threshold", "int"),
                 ("flagged_at", "ts"),
                 ("evidence", "json"),
+                ("visit_id", "text"),
+            ),
+        ),
+        Table(
+            VISITS,
+            key=("visit_id",),
+            columns=(
+                ("visit_id", "text"),
+                ("customer_id", "text"),
+                ("manager", "text"),
+                ("quarter", "text"),
+                ("purpose", "text"),
+                ("planned_for", "ts"),
+                ("state", "text"),
+                ("planned_at", "ts"),
+                ("visited_at", "ts"),
+                ("archived_at", "ts"),
             ),
         ),
     )
@@ -115,8 +136,48 @@ class AccountManagerWorklist(Projection):
                 "threshold": event.threshold,
                 "flagged_at": meta_of(event).occurred_at,
                 "evidence": [c["number"] for c in event.complaints],
+                "visit_id": None,
             },
         )
+
+    # ---------------------------------------------------------------- visits
+
+    def on_VisitPlanned(self, event: Any, rows: Rows) -> None:
+        visit_id = str(event.originator_id)
+        rows.put(
+            VISITS,
+            {
+                "visit_id": visit_id,
+                "customer_id": event.customer_id,
+                "manager": event.manager,
+                "quarter": event.quarter,
+                "purpose": event.purpose,
+                "planned_for": event.planned_for,
+                "state": "planned",
+                "planned_at": meta_of(event).occurred_at,
+            },
+        )
+        if event.quarter is not None:
+            flag = rows.get(FLAGS, (event.customer_id, event.quarter))
+            if flag is not None and flag["visit_id"] is None:
+                rows.put(FLAGS, {**flag, "visit_id": visit_id})
+
+    def _visit(self, event: Any, rows: Rows, **changes: Any) -> None:
+        row = rows.get(VISITS, (str(event.originator_id),))
+        if row is not None:
+            rows.put(VISITS, {**row, **changes})
+
+    def on_VisitPlanApproved(self, event: Any, rows: Rows) -> None:
+        self._visit(event, rows, state="plan_approved")
+
+    def on_VisitReported(self, event: Any, rows: Rows) -> None:
+        self._visit(event, rows, state="reported", visited_at=event.visited_at)
+
+    def on_VisitReportApproved(self, event: Any, rows: Rows) -> None:
+        self._visit(event, rows, state="report_approved")
+
+    def on_VisitArchived(self, event: Any, rows: Rows) -> None:
+        self._visit(event, rows, state="archived", archived_at=meta_of(event).occurred_at)
 
 
 def quarter_report(rows: Iterable[Row]) -> list[dict[str, Any]]:

@@ -1,26 +1,42 @@
-"""Key accounts: an account manager's worklist and the quarterly key-account report.
+"""Key accounts: an account manager's worklist, customer visits, the quarterly report.
 
-Both read the ``account_manager_worklist`` view. The worklist lists the open tickets of the
-manager's key customers (grade A/B or key account at intake) and the problem customers flagged
-for them; the report gives, per key customer, a quarter's tickets (by quarter of receipt,
-business time in Beijing), SLA breaches and satisfaction (satisfied / tickets with a verdict).
+The reads use the ``account_manager_worklist`` view. The worklist lists the open tickets of the
+manager's key customers (grade A/B or key account at intake), the problem customers flagged for
+them (those without a visit plan await one) and their visits awaiting a report; the report
+gives, per key customer, a quarter's tickets (by quarter of receipt, business time in Beijing),
+SLA breaches and satisfaction (satisfied / tickets with a verdict). Visits (客户走访) are
+planned and reported by the account manager and approved by supervisors (plan, then report,
+which archives the visit).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RuntimeDep
-from api.errors import invalid_input
+from api.errors import forbidden, invalid_input
 from api.responses import as_json
+from api.routes.command import add_command_route
+from api.runtime import Runtime
 from api.schemas import ERRORS, Progress
-from projections.account_manager_worklist import FLAGS, TICKETS, quarter_report
+from api.users import User
+from domain.base import Role
+from domain.customer_visit import (
+    ApproveVisitPlan,
+    ApproveVisitReport,
+    CustomerVisit,
+    PlanVisit,
+    ReportVisit,
+)
+from projections.account_manager_worklist import FLAGS, TICKETS, VISITS, quarter_report
 
 router = APIRouter(tags=["key accounts"])
 VIEW = "account_manager_worklist"
@@ -40,6 +56,13 @@ class WorklistOut(BaseModel):
     flagged: list[dict[str, Any]] = Field(
         description="Problem customers flagged for the manager, newest quarter first; "
         "flagged_at is the business instant of the complaint that reached the threshold"
+    )
+    awaiting_visit_plan: list[dict[str, Any]] = Field(
+        description="Flagged customers without a visit plan yet (rows as in flagged)"
+    )
+    visits_awaiting_report: list[dict[str, Any]] = Field(
+        description="The manager's visits whose plan is approved and report not yet given; "
+        "planned_for and planned_at are business instants"
     )
 
 
@@ -65,12 +88,21 @@ def worklist(name: str, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
         limit=1000,
     )
     flagged = reader.select(VIEW, [mine], '"quarter" DESC, "customer_id"', table=FLAGS, limit=1000)
+    awaiting = reader.select(
+        VIEW,
+        [mine, reader.equals("state", "plan_approved")],
+        '"planned_for", "visit_id"',
+        table=VISITS,
+        limit=1000,
+    )
     body = {
         "manager": name,
         "at": runtime.now(),
         "projection": reader.progress(VIEW),
         "tickets": tickets,
         "flagged": flagged,
+        "awaiting_visit_plan": [f for f in flagged if f["visit_id"] is None],
+        "visits_awaiting_report": awaiting,
     }
     return as_json(runtime, body)
 
@@ -99,3 +131,91 @@ def key_account_report(
         "rows": quarter_report(rows),
     }
     return as_json(runtime, body)
+
+
+# ---------------------------------------------------------------- visits
+
+
+class VisitOut(BaseModel):
+    """A customer visit as it stands after the command."""
+
+    id: str
+    number: str
+    kind: str
+    state: str
+    version: int
+    customer_id: str
+    manager: str
+    quarter: str | None
+    purpose: str
+    planned_for: datetime = Field(description="Business time the visit is planned for")
+    visited_at: datetime | None = Field(
+        description="Business time the visit took place (once reported)"
+    )
+    findings: str
+    changed: bool
+    events: list[str]
+
+
+def visit_outcome(visit: CustomerVisit, events: Any, changed: bool) -> dict[str, Any]:
+    return {
+        "id": str(visit.id),
+        "number": visit.number,
+        "kind": "customer_visit",
+        "state": visit.state.value,
+        "version": visit.version,
+        "customer_id": visit.customer_id,
+        "manager": visit.manager,
+        "quarter": visit.quarter,
+        "purpose": visit.purpose,
+        "planned_for": visit.planned_for,
+        "visited_at": visit.visited_at,
+        "findings": visit.findings,
+        "changed": changed,
+        "events": list(events),
+    }
+
+
+def _works_visits(runtime: Runtime, user: User, _: UUID | None) -> None:
+    if user.role not in (Role.AGENT, Role.SUPERVISOR):
+        raise forbidden(f"role {user.role.value} may not plan or report customer visits")
+
+
+def _approves(runtime: Runtime, user: User, _: UUID | None) -> None:
+    if user.role is not Role.SUPERVISOR:
+        raise forbidden(f"role {user.role.value} may not approve visits (supervisors only)")
+
+
+post = partial(add_command_route, router, present=visit_outcome, response_model=VisitOut)
+post(
+    "/customers/{customer_id}/visits",
+    PlanVisit,
+    name="plan_visit",
+    address="customer_id",
+    authorise=_works_visits,
+    doc="The account manager plans a visit to their customer (客户走访计划).",
+)
+post(
+    "/visits/{visit_id}/plan-approval",
+    ApproveVisitPlan,
+    name="approve_visit_plan",
+    address="visit_id",
+    authorise=_approves,
+    doc="A supervisor approves the visit plan.",
+)
+post(
+    "/visits/{visit_id}/report",
+    ReportVisit,
+    name="report_visit",
+    address="visit_id",
+    authorise=_works_visits,
+    doc="The account manager reports the visit: when, and what was found.",
+)
+post(
+    "/visits/{visit_id}/report-approval",
+    ApproveVisitReport,
+    name="approve_visit_report",
+    address="visit_id",
+    authorise=_approves,
+    doc="A supervisor approves the visit report; the visit is archived.",
+)

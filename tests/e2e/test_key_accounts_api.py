@@ -79,3 +79,64 @@ def test_a_key_accounts_complaints_reach_its_managers_worklist_and_the_report(
     refused = api.get("/reports/key-accounts", "supervisor", quarter="2026-Q4")
     assert refused.status_code == 422
     assert refused.json()["code"] == "invalid_input"
+
+
+def test_a_visit_to_a_flagged_customer_over_http(api: Client) -> None:
+    customer = {
+        "name": "湘江钢铁集团",
+        "customer_type": "group",
+        "area": "urban",
+        "voltage": "10kV",
+        "station": "station_1",
+    }
+    cid = api.post("/customers", "supervisor", customer).json()["id"]
+    manager = {"manager": "陈敏"}
+    assert api.post(f"/customers/{cid}/account-manager", "supervisor", manager).status_code == 200
+    intake = {k: v for k, v in CALLER.items() if k != "customer_name"} | {"customer_id": cid}
+    for _ in range(3):  # 3 complaints in 2026Q4 = the default threshold: flagged
+        assert api.post("/tickets", "front", intake).status_code == 201
+    api.runtime.catch_up()
+    worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
+    assert [f["quarter"] for f in worklist["awaiting_visit_plan"]] == ["2026Q4"]
+
+    plan = {
+        "manager": "陈敏",
+        "quarter": "2026Q4",
+        "purpose": "季度投诉三次，上门了解诉求",
+        "planned_for": "2026-10-15T10:00:00+08:00",
+    }
+    wrong = api.post(f"/customers/{cid}/visits", "front", plan | {"manager": "王强"})
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["code"] == "invalid_value"
+    r = api.post(f"/customers/{cid}/visits", "front", plan)
+    assert r.status_code == 200, r.text
+    visit = r.json()
+    assert (visit["state"], visit["events"]) == ("planned", ["VisitPlanned"])
+    vid = visit["id"]
+    assert api.post(f"/visits/{vid}/plan-approval", "front").status_code == 403
+    early = api.post(
+        f"/visits/{vid}/report",
+        "front",
+        {"manager": "陈敏", "visited_at": "2026-10-12T08:00:00+08:00", "findings": "已走访"},
+    )
+    assert early.status_code == 409, early.text
+    assert early.json()["code"] == "illegal_transition"
+    assert api.post(f"/visits/{vid}/plan-approval", "supervisor").json()["state"] == (
+        "plan_approved"
+    )
+    api.runtime.catch_up()
+    worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
+    assert worklist["awaiting_visit_plan"] == []
+    assert [v["visit_id"] for v in worklist["visits_awaiting_report"]] == [vid]
+
+    reported = api.post(
+        f"/visits/{vid}/report",
+        "front",
+        {"manager": "陈敏", "visited_at": "2026-10-12T08:00:00+08:00", "findings": "计量需校验"},
+    )
+    assert reported.json()["state"] == "reported", reported.text
+    done = api.post(f"/visits/{vid}/report-approval", "supervisor").json()
+    assert (done["state"], done["events"]) == ("archived", ["VisitReportApproved", "VisitArchived"])
+    api.runtime.catch_up()
+    worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
+    assert worklist["visits_awaiting_report"] == []

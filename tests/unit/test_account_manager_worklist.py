@@ -113,5 +113,6 @@ def test_a_flagged_problem_customer_is_on_its_managers_list(memory_desk: Desk) -
             "threshold": 3,
             "flagged_at": bj(2026, 10, 7, 10, 0),
             "evidence": [o.number for o in outs],
+            "visit_id": None,  # awaiting a visit plan
         }
     ]
