@@ -37,7 +37,6 @@ from domain.errors import DomainError
 from projections.assessment import (
     AssessmentView,
     assessment_report,
-    month_end,
     month_rows,
     parents_of,
     proposal_for,
@@ -83,7 +82,7 @@ def build(month: str, settings: Settings | None = None) -> dict[str, Any]:
     try:
         facts, months = month_rows(_caught_up(desk, settings).store, month)
         departments = {f["department"] for f in facts} | {m["department"] for m in months}
-        parents = parents_of(desk.directory, departments, month_end(month, settings.timezone))
+        parents = parents_of(desk.directory, departments, month, settings.timezone)
         return assessment_report(
             month, facts, months, load_assessment_rules(settings=settings), parents
         )
@@ -155,7 +154,7 @@ def _send(command: type, fields: dict[str, Any], *, propose: bool = False) -> No
             follower = _caught_up(desk, settings)
             department, month = fields["assessed_department"], fields["month"]
             facts, months = month_rows(follower.store, month)
-            parents = parents_of(desk.directory, [department], month_end(month, settings.timezone))
+            parents = parents_of(desk.directory, [department], month, settings.timezone)
             rules = load_assessment_rules(settings=settings)
             fields["proposal"] = proposal_for(department, month, facts, months, rules, parents)
         try:

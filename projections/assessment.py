@@ -308,9 +308,15 @@ def month_end(month: str, timezone: str = "Asia/Shanghai") -> datetime:
 
 
 def parents_of(
-    directory: OrgDirectory | None, departments: Iterable[str], at: datetime
+    directory: OrgDirectory | None,
+    departments: Iterable[str],
+    month: str,
+    timezone: str = "Asia/Shanghai",
 ) -> dict[str, str | None]:
-    """Each department's parent at ``at``, and their parents, up to the top (逐级)."""
+    """Each department's parent and their parents, up to the top (逐级): as the directory stood
+    at the month's end, or at its start for a unit gone during the month (merged away)."""
+    end = month_end(month, timezone)
+    start = datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=ZoneInfo(timezone))
     found: dict[str, str | None] = {}
     todo = list(departments)
     while todo:
@@ -318,11 +324,14 @@ def parents_of(
         if current in found:
             continue
         parent = None
-        if directory is not None:
+        for at in (end, start):
+            if directory is None:
+                break
             try:
                 parent = directory.department(current, at).parent
+                break
             except DomainError:
-                parent = None
+                continue
         found[current] = parent
         if parent:
             todo.append(parent)

@@ -44,7 +44,6 @@ from domain.base import Role
 from domain.commands import Command, Instant, Name, OptionalNote, Text
 from projections.assessment import (
     assessment_report,
-    month_end,
     month_rows,
     parents_of,
     proposal_for,
@@ -233,7 +232,7 @@ def report(user: CurrentUser, runtime: RuntimeDep, month: MonthQuery) -> JSONRes
     responsible leader (joint liability, 连带责任; the total counts every item once)."""
     facts, months = month_rows(runtime.reader.follower(VIEW).store, month)
     departments = {f["department"] for f in facts} | {m["department"] for m in months}
-    parents = parents_of(runtime.desk.directory, departments, month_end(month))
+    parents = parents_of(runtime.desk.directory, departments, month, runtime.settings.timezone)
     body = assessment_report(month, facts, months, _rules(runtime), parents)
     return as_json(runtime, {**body, "projection": runtime.reader.progress(VIEW)})
 
@@ -257,7 +256,7 @@ def propose(
     items the unit assessed itself (supervisors, admins)."""
     _supervises(user)
     facts, months = month_rows(runtime.reader.follower(VIEW).store, month)
-    parents = parents_of(runtime.desk.directory, [department], month_end(month))
+    parents = parents_of(runtime.desk.directory, [department], month, runtime.settings.timezone)
     proposal = proposal_for(department, month, facts, months, _rules(runtime), parents)
     fields = {"proposal": proposal.model_dump(mode="json"), **_when(body)}
     return _send(

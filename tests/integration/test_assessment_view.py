@@ -21,7 +21,6 @@ from domain.desk import Desk
 from projections.assessment import (
     AssessmentView,
     assessment_report,
-    month_end,
     month_rows,
     parents_of,
     proposal_for,
@@ -105,7 +104,7 @@ def test_the_month_is_assessed_from_the_view_on_both_backends(desk: Desk, clock:
            ticket=t2.number, reason="urge", note="所内已考核")  # fmt: skip
     projector.catch_up()
     facts, months = month_rows(follower.store, "2026-10")
-    parents = parents_of(desk.directory, ["station_1"], month_end("2026-10"))
+    parents = parents_of(desk.directory, ["station_1"], "2026-10")
     proposal = proposal_for("station_1", "2026-10", facts, months, RULES, parents)
     # t1: breach (complaint) 4 + urge 1 + supervision 3 = 8; t2's urge (1) skipped
     assert proposal.points == 8

@@ -12,6 +12,7 @@ from bootstrap.assessment_rules import (
     AssessmentRulesError,
     load_assessment_rules,
 )
+from bootstrap.org_loader import load_directory
 from domain.assessment import (
     AssessmentMonth,
     AssessmentRules,
@@ -26,6 +27,7 @@ from domain.assessment import (
 from domain.base import Role
 from domain.desk import Desk
 from domain.errors import IllegalTransition, InvalidValue
+from projections.assessment import parents_of
 from tests.factories import FakeClock, bj, history, names
 
 RULES = AssessmentRules.model_validate(
@@ -275,3 +277,13 @@ def test_the_rules_file_comes_from_the_setting_or_the_data_dir(
     named.write_text(text.replace(shipped.version, "named-2"), encoding="utf-8")
     monkeypatch.setenv(SETTING, str(named))
     assert load_assessment_rules().version == "named-2"
+
+
+def test_a_unit_merged_away_during_the_month_rolls_up_to_its_parent_of_the_month() -> None:
+    # 营销部 (marketing) ended at the 2026-10-16 merger: October's end does not know it, the
+    # month's start does (a back office at the top: no parent). station_1.marketing lies under
+    # station_1 at the end of October, under the merged 营销部 above it.
+    parents = parents_of(load_directory(), ["marketing", "station_1.marketing"], "2026-10")
+    assert parents["marketing"] is None
+    assert parents["station_1.marketing"] == "station_1"
+    assert parents["station_1"] == "marketing_service"
