@@ -18,9 +18,11 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from bootstrap.data import callback_plan_of, catalogue_of, directory_of
+from bootstrap.problem_customers import load_problem_threshold
 from bootstrap.store import NotBefore, StoreRefusal, describe, newest_recorded, read_store
 from config.settings import Settings
 from domain.desk import Desk
+from domain.key_accounts import set_problem_threshold
 from projections.adapter_postgres import PostgresViewStore
 from projections.adapter_sqlite import SQLiteViewStore
 from projections.core import Projection
@@ -84,12 +86,14 @@ def build_simulated_desk(settings: Settings, clock: Callable[[], datetime]) -> D
 
 def _desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
     with schema_lock(settings):
-        return Desk(
+        desk = Desk(
             catalogue=catalogue_of(settings),
             directory=directory_of(settings),
             clock=clock,
             env=settings.eventsourcing_env(),
         )
+    set_problem_threshold(desk, load_problem_threshold(settings.data_dir))
+    return desk
 
 
 def build_projections(settings: Settings | None = None) -> list[Projection]:

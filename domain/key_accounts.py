@@ -14,8 +14,9 @@ Two rules run at every intake, after the ticket bound its SLA policy (``INTAKE_H
   :class:`ComplaintTally` of the customer's quarter (business time, Beijing time: the quarter
   of the complaint's ``occurred_at``). The intake that brings the count to the threshold
   records ``ProblemCustomerFlagged`` with the quarter, the complaints (the evidence) and the
-  threshold. The threshold is the desk's ``problem_customer_threshold`` when set, else
-  :data:`DEFAULT_PROBLEM_THRESHOLD` (casetrail's own default: REQUIREMENTS gives no number).
+  threshold. The threshold is configured (``config/data/problem_customers.toml``, given to the
+  desk by :func:`set_problem_threshold`), else :data:`DEFAULT_PROBLEM_THRESHOLD` (casetrail's
+  own default: REQUIREMENTS gives no number).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ KEY_GRADES = ("A", "B")
 
 DEFAULT_PROBLEM_THRESHOLD = 3
 """Complaints in a quarter that flag a problem customer: a DEFAULT of casetrail's own."""
+
+THRESHOLD_ATTRIBUTE = "problem_customer_threshold"
+
+
+def set_problem_threshold(desk: Any, complaints: int) -> None:
+    """Give the desk the configured threshold (``config/data/problem_customers.toml``)."""
+    if complaints < 1:
+        raise InvalidValue("complaints_per_quarter", f"{complaints} complaints cannot flag anyone")
+    desk.__dict__[THRESHOLD_ATTRIBUTE] = complaints
+
 
 TALLY_NAMESPACE = uuid.UUID("3b0f6a52-8a0e-4d7c-9c1e-2f4b5d6e7a81")
 _BEIJING = ZoneInfo("Asia/Shanghai")
@@ -157,7 +168,7 @@ def _on_intake(desk: Any, ticket: Ticket, meta: Meta) -> list[Recorded]:
     tally: ComplaintTally | None = desk._find(ident)
     if tally is None:
         tally = ComplaintTally(meta=meta, customer_id=str(customer_id), quarter=quarter, id=ident)
-    threshold = getattr(desk, "problem_customer_threshold", None) or DEFAULT_PROBLEM_THRESHOLD
+    threshold = desk.__dict__.get(THRESHOLD_ATTRIBUTE) or DEFAULT_PROBLEM_THRESHOLD
     manager = ticket.customer.get("account_manager")
     tally.count(meta, str(ticket.id), ticket.number, int(threshold), manager)
     return [tally] if tally.pending_events else []

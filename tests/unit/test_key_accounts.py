@@ -10,7 +10,12 @@ import pytest
 from domain import commands as c
 from domain.desk import Desk, Outcome
 from domain.errors import InvariantViolated
-from domain.key_accounts import DEFAULT_PROBLEM_THRESHOLD, quarter_of, tally_id
+from domain.key_accounts import (
+    DEFAULT_PROBLEM_THRESHOLD,
+    quarter_of,
+    set_problem_threshold,
+    tally_id,
+)
 from tests.factories import (
     SUPERVISOR,
     SYSTEM,
@@ -257,7 +262,7 @@ def test_the_nth_complaint_in_a_quarter_flags_the_customer(memory_desk: Desk) ->
 
 
 def test_a_threshold_of_four_flags_at_the_fourth_complaint(memory_desk: Desk) -> None:
-    memory_desk.problem_customer_threshold = 4  # type: ignore[attr-defined]
+    set_problem_threshold(memory_desk, 4)  # as problem_customers.toml would
     customer = key_customer(memory_desk, grade="none", manager=None)
     outs = [
         complaint_of(memory_desk, customer, occurred_at=bj(2026, 10, day, 10, 0))
@@ -280,3 +285,15 @@ def test_a_walk_in_complaint_counts_for_the_customer_it_registers(memory_desk: D
     customer_id = memory_desk.ticket(out.id).customer["id"]
     tally = history(memory_desk, tally_id(str(customer_id), "2026Q4"))
     assert names(tally) == ["ComplaintTallyOpened", "ComplaintCounted"]
+
+
+def test_the_threshold_is_read_from_the_data_file(tmp_path: Any) -> None:
+    from bootstrap.problem_customers import load_problem_threshold
+    from config.data_files import DataFileError
+
+    assert load_problem_threshold() == 3  # the shipped file's default
+    (tmp_path / "problem_customers.toml").write_text("version = 1\ncomplaints_per_quarter = 4\n")
+    assert load_problem_threshold(tmp_path) == 4
+    (tmp_path / "problem_customers.toml").write_text("version = 1\ncomplaints_per_quarter = 0\n")
+    with pytest.raises(DataFileError, match="complaints_per_quarter"):
+        load_problem_threshold(tmp_path)
