@@ -484,7 +484,12 @@ def test_monitors_read_and_fire_sla_steps_but_nothing_else(api: Api) -> None:
 def test_an_auditor_token_cannot_change_anything(api: Api) -> None:
     t = api.dispatched("station_1")
     before = api.head()
-    ids = {"ticket_id": t["id"], "callback_id": str(uuid.uuid4()), "customer_id": str(uuid.uuid4())}
+    ids = {
+        "ticket_id": t["id"],
+        "callback_id": str(uuid.uuid4()),
+        "customer_id": str(uuid.uuid4()),
+        "incident_id": str(uuid.uuid4()),
+    }
     paths = api.client.get("/openapi.json").json()["paths"]
     # A stream ticket changes nothing (auditors watch the boards live too): it is granted.
     stream = f"{V1}/stream/tickets"
