@@ -136,6 +136,16 @@ class AssessmentRules(_Frozen):
         found = [r for r in self.rules if r.matches(reason, kind, milestone)]
         return max(found, key=lambda r: r.specificity).points
 
+    def check_month(self, month: str) -> None:
+        """Refuse a month (``YYYY-MM``) before these rules take effect, naming their date."""
+        first = date(int(month[:4]), int(month[5:7]), 1)
+        if first < self.effective_from.replace(day=1):
+            raise InvalidValue(
+                "month",
+                f"{month} precedes the assessment rules {self.version} "
+                f"(in effect from {self.effective_from.isoformat()})",
+            )
+
     def leader_of(self, department: str) -> str:
         for leader in self.leaders:
             if leader.department == department:
@@ -219,6 +229,7 @@ def assess_month(
     department's parent, for the liability of the leaders above (逐级); none: the department's
     own leader only.
     """
+    rules.check_month(month)
     done = set(self_assessed)
     items = []
     for fact in sorted(facts, key=lambda f: (f["occurred_at"], f["fact_id"])):

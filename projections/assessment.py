@@ -353,6 +353,7 @@ def assessment_report(
     responsible leaders with the points they answer for jointly (连带责任): their own
     departments' and, 逐级, those under them — liability, not added to the total.
     """
+    rules.check_month(month)
     own = {row["department"]: row for row in months if row["month"] == month}
     departments = sorted({f["department"] for f in facts if f["month"] == month} | set(own))
     lines = []

@@ -136,3 +136,9 @@ def test_a_month_proposed_disputed_and_signed_off_over_http(
 def test_the_report_wants_a_month(client: TestClient) -> None:
     r = client.get(V1 + "/reports/assessment", params={"month": "2026-13"}, headers=_who("front"))
     assert r.status_code == 422
+
+
+def test_a_month_before_the_rules_is_refused_naming_their_date(client: TestClient) -> None:
+    r = client.get(V1 + "/reports/assessment", params={"month": "2023-12"}, headers=_who("front"))
+    assert r.status_code == 422
+    assert "2024-01-01" in r.text

@@ -287,3 +287,10 @@ def test_a_unit_merged_away_during_the_month_rolls_up_to_its_parent_of_the_month
     assert parents["marketing"] is None
     assert parents["station_1.marketing"] == "station_1"
     assert parents["station_1"] == "marketing_service"
+
+
+def test_a_month_before_the_rules_take_effect_is_refused_naming_the_date() -> None:
+    with pytest.raises(InvalidValue) as refused:
+        assess_month("station_1", "2026-09", [], RULES)
+    assert "2026-10-01" in str(refused.value)
+    assert "test-1" in str(refused.value)
