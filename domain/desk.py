@@ -491,7 +491,12 @@ class Desk(Application[UUID]):
                     meta=meta, number=number, kind=cmd.kind, details=details, id=ident
                 )
             ticket.bind_sla(Ctx(meta, self.catalogue), policy, self.catalogue.version)
-            also = [a for hook in extensions.INTAKE_HOOKS for a in hook(self, ticket, meta)]
+            fresh_caller = new_customer is not None
+            also = [
+                a
+                for hook in extensions.INTAKE_HOOKS
+                for a in hook(self, ticket, meta, fresh_caller)
+            ]
         pending = list(ticket.pending_events)
         try:
             self._commit(

@@ -18,10 +18,11 @@ Handler = Callable[[Any, Any], Any]
 
 HANDLERS: dict[type, Handler] = {}
 AGGREGATES: list[type] = []
-IntakeHook = Callable[[Any, Any, Any], list[Any]]
-# ``hook(desk, ticket, meta) -> [aggregate, ...]``: run by ``Desk.receive`` after the new ticket
-# bound its SLA policy; it may record events on the ticket and returns other aggregates it
-# changed, saved in the intake's own write.
+IntakeHook = Callable[[Any, Any, Any, bool], list[Any]]
+# ``hook(desk, ticket, meta, new_customer) -> [aggregate, ...]``: run by ``Desk.receive`` after
+# the new ticket bound its SLA policy (``new_customer``: the intake registers its caller); it
+# may record events on the ticket and returns other aggregates it changed, saved in the
+# intake's own write.
 INTAKE_HOOKS: list[IntakeHook] = []
 
 

@@ -105,23 +105,52 @@ def inform_account_manager(ticket: Ticket, meta: Meta) -> bool:
 
 @aggregate
 class ComplaintTally(Recorded):
-    """A customer's complaints in one quarter (business time), and whether they flagged it."""
+    """A customer's complaints in one quarter (business time), and whether they flagged it.
+
+    Opened by the quarter's first complaint (one event: an intake writes as few rows as it
+    can), each later one counted; the complaint that reaches the threshold flags the customer.
+    """
 
     KIND = "complaint_tally"
 
     @event("ComplaintTallyOpened")
-    def __init__(self, id: UUID, meta: Meta, customer_id: str, quarter: str) -> None:
+    def __init__(
+        self, id: UUID, meta: Meta, customer_id: str, quarter: str, ticket_id: str, number: str
+    ) -> None:
         self.customer_id = customer_id
         self.quarter = quarter
-        self.complaints: list[dict[str, str]] = []
+        self.complaints: list[dict[str, str]] = [{"ticket_id": ticket_id, "number": number}]
         self.flagged = False
+
+    @classmethod
+    def open(
+        cls,
+        meta: Meta,
+        customer_id: str,
+        ticket_id: str,
+        number: str,
+        threshold: int,
+        manager: str | None,
+    ) -> ComplaintTally:
+        """The tally of the quarter of ``meta.occurred_at``, opened by its first complaint."""
+        _check_threshold(threshold)
+        quarter = quarter_of(meta.occurred_at)
+        tally = cls(
+            id=tally_id(customer_id, quarter),
+            meta=meta,
+            customer_id=customer_id,
+            quarter=quarter,
+            ticket_id=ticket_id,
+            number=number,
+        )
+        tally._flag_if_reached(meta, threshold, manager)
+        return tally
 
     def count(
         self, meta: Meta, ticket_id: str, number: str, threshold: int, manager: str | None
     ) -> None:
         """Count a complaint; the one that reaches ``threshold`` flags the customer."""
-        if threshold < 1:
-            raise InvalidValue("threshold", f"{threshold} complaints cannot flag anyone")
+        _check_threshold(threshold)
         if quarter_of(meta.occurred_at) != self.quarter:
             raise InvalidValue(
                 "occurred_at",
@@ -130,6 +159,9 @@ class ComplaintTally(Recorded):
         if any(c["ticket_id"] == ticket_id for c in self.complaints):
             return
         self._complaint_counted(meta=meta, ticket_id=ticket_id, number=number)
+        self._flag_if_reached(meta, threshold, manager)
+
+    def _flag_if_reached(self, meta: Meta, threshold: int, manager: str | None) -> None:
         if not self.flagged and len(self.complaints) >= threshold:
             self._problem_customer_flagged(
                 meta=meta,
@@ -157,20 +189,30 @@ class ComplaintTally(Recorded):
         self.flagged = True
 
 
-def _on_intake(desk: Any, ticket: Ticket, meta: Meta) -> list[Recorded]:
-    """The intake hook: inform the account manager; count a complaint of a known customer."""
+def _check_threshold(threshold: int) -> None:
+    if threshold < 1:
+        raise InvalidValue("threshold", f"{threshold} complaints cannot flag anyone")
+
+
+def _on_intake(desk: Any, ticket: Ticket, meta: Meta, new_customer: bool) -> list[Recorded]:
+    """The intake hook: inform the account manager; count a complaint of a known customer.
+
+    A customer registered by this very intake has no tally yet: none is looked for.
+    """
     inform_account_manager(ticket, meta)
     customer_id = ticket.customer.get("id")
     if ticket.kind != "complaint" or not customer_id:
         return []
-    quarter = quarter_of(meta.occurred_at)
-    ident = tally_id(str(customer_id), quarter)
-    tally: ComplaintTally | None = desk._find(ident)
-    if tally is None:
-        tally = ComplaintTally(meta=meta, customer_id=str(customer_id), quarter=quarter, id=ident)
     threshold = desk.__dict__.get(THRESHOLD_ATTRIBUTE) or DEFAULT_PROBLEM_THRESHOLD
     manager = ticket.customer.get("account_manager")
-    tally.count(meta, str(ticket.id), ticket.number, int(threshold), manager)
+    ident = tally_id(str(customer_id), quarter_of(meta.occurred_at))
+    tally: ComplaintTally | None = None if new_customer else desk._find(ident)
+    if tally is None:
+        tally = ComplaintTally.open(
+            meta, str(customer_id), str(ticket.id), ticket.number, int(threshold), manager
+        )
+    else:
+        tally.count(meta, str(ticket.id), ticket.number, int(threshold), manager)
     return [tally] if tally.pending_events else []
 
 

@@ -236,9 +236,9 @@ def test_the_nth_complaint_in_a_quarter_flags_the_customer(memory_desk: Desk) ->
     third = complaint_of(memory_desk, customer, occurred_at=bj(2026, 10, 12, 8, 30))
 
     tally = history(memory_desk, tally_id(str(customer.id), "2026Q4"))
+    # opened by the first (10-01), then the second and the third counted
     assert names(tally) == [
         "ComplaintTallyOpened",
-        "ComplaintCounted",
         "ComplaintCounted",
         "ComplaintCounted",
         "ProblemCustomerFlagged",
@@ -252,12 +252,12 @@ def test_the_nth_complaint_in_a_quarter_flags_the_customer(memory_desk: Desk) ->
     assert [x["number"] for x in flagged.complaints] == [first.number, second.number, third.number]
     assert flagged.account_manager == "li-manager"
     q3 = history(memory_desk, tally_id(str(customer.id), "2026Q3"))
-    assert names(q3) == ["ComplaintTallyOpened", "ComplaintCounted"]
+    assert names(q3) == ["ComplaintTallyOpened"]  # one complaint: the one that opened it
 
     # A fourth complaint is counted but flags nobody again.
     complaint_of(memory_desk, customer, occurred_at=bj(2026, 10, 12, 8, 45))
     tally = history(memory_desk, tally_id(str(customer.id), "2026Q4"))
-    assert names(tally).count("ComplaintCounted") == 4
+    assert names(tally).count("ComplaintCounted") == 3  # + the one that opened it = 4
     assert names(tally).count("ProblemCustomerFlagged") == 1
 
 
@@ -284,7 +284,7 @@ def test_a_walk_in_complaint_counts_for_the_customer_it_registers(memory_desk: D
     out = receive(memory_desk)  # customer_name only: registered on the fly
     customer_id = memory_desk.ticket(out.id).customer["id"]
     tally = history(memory_desk, tally_id(str(customer_id), "2026Q4"))
-    assert names(tally) == ["ComplaintTallyOpened", "ComplaintCounted"]
+    assert names(tally) == ["ComplaintTallyOpened"]  # opened by its first complaint
 
 
 def test_the_threshold_is_read_from_the_data_file(tmp_path: Any) -> None:
@@ -297,3 +297,16 @@ def test_the_threshold_is_read_from_the_data_file(tmp_path: Any) -> None:
     (tmp_path / "problem_customers.toml").write_text("version = 1\ncomplaints_per_quarter = 0\n")
     with pytest.raises(DataFileError, match="complaints_per_quarter"):
         load_problem_threshold(tmp_path)
+
+
+def test_a_threshold_of_one_flags_at_the_complaint_that_opens_the_quarter(
+    memory_desk: Desk,
+) -> None:
+    set_problem_threshold(memory_desk, 1)
+    customer = key_customer(memory_desk, grade="none", manager=None)
+
+    out = complaint_of(memory_desk, customer)
+
+    tally = history(memory_desk, tally_id(str(customer.id), "2026Q4"))
+    assert names(tally) == ["ComplaintTallyOpened", "ProblemCustomerFlagged"]  # 1 >= 1
+    assert [x["number"] for x in tally[-1].complaints] == [out.number]
