@@ -11,6 +11,7 @@ the view under ``config/data/assessment_rules.toml``), ``dispute``, ``resolve``,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from bootstrap.assessment_rules import load_assessment_rules
 from cli.report_cmd import report_app
 from config.settings import Settings
 from domain.assessment import (
+    MONTH_PATTERN,
     REASONS,
     DisputeAssessment,
     ProposeAssessment,
@@ -62,10 +64,10 @@ ActorOption = Annotated[str, typer.Option(help="Who acts (an actor id)")]
 
 
 def _month(value: str) -> str:
-    if len(value) != 7 or value[4] != "-" or not (value[:4] + value[5:]).isdigit():
-        raise typer.BadParameter(f"{value!r} is not a month YYYY-MM", param_hint="--month")
-    if not 1 <= int(value[5:]) <= 12:
-        raise typer.BadParameter(f"{value!r} has no such month", param_hint="--month")
+    if not re.match(MONTH_PATTERN, value):
+        raise typer.BadParameter(
+            f"{value!r} is not a month YYYY-MM (2000-01 to 2099-12)", param_hint="--month"
+        )
     return value
 
 

@@ -41,7 +41,8 @@ REASONS: tuple[str, ...] = ("breach", "urge", "supervision", "reopen", "dissatis
 Reason = Literal["breach", "urge", "supervision", "reopen", "dissatisfied"]
 SELF_ASSESSED = "self_assessed"
 MONTH_NAMESPACE = uuid.UUID("3c2f7a51-9b0e-4d8c-a1f6-5e2d9c7b4a03")
-_MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^20\d{2}-(0[1-9]|1[0-2])$"
+"""A month assessed, ``YYYY-MM``, 2000-01 to 2099-12 (local dates)."""
 
 
 def month_id(department: str, month: str) -> UUID:
@@ -182,7 +183,7 @@ class Proposal(_Frozen):
     """A department's month as computed: items, totals, joint liability, the rules used."""
 
     department: str = Field(min_length=1)
-    month: str = Field(pattern=_MONTH_PATTERN)
+    month: str = Field(pattern=MONTH_PATTERN)
     rules_version: str = Field(min_length=1)
     leader: str = Field(min_length=1)
     items: tuple[Item, ...]
@@ -441,7 +442,7 @@ class AssessmentMonth(Recorded):
 
 # ------------------------------------------------------------------ commands
 
-Month = Field(pattern=_MONTH_PATTERN, description="The month assessed, YYYY-MM (local dates).")
+Month = Field(pattern=MONTH_PATTERN, description="The month assessed, YYYY-MM (local dates).")
 
 
 class _MonthCommand(Command):

@@ -33,6 +33,7 @@ from api.users import User
 from api.writes import execute
 from bootstrap.assessment_rules import load_assessment_rules
 from domain.assessment import (
+    MONTH_PATTERN,
     AssessmentRules,
     DisputeAssessment,
     ProposeAssessment,
@@ -51,7 +52,7 @@ from projections.assessment import (
 
 router = APIRouter(tags=["assessment"])
 VIEW = "assessment"
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = MONTH_PATTERN
 MonthQuery = Annotated[str, Query(pattern=MONTH, description="The month, YYYY-MM (local).")]
 MonthPath = Annotated[str, Path(pattern=MONTH, description="The month, YYYY-MM (local).")]
 DepartmentPath = Annotated[

@@ -134,8 +134,11 @@ def test_a_month_proposed_disputed_and_signed_off_over_http(
 
 
 def test_the_report_wants_a_month(client: TestClient) -> None:
-    r = client.get(V1 + "/reports/assessment", params={"month": "2026-13"}, headers=_who("front"))
-    assert r.status_code == 422
+    for month in ("2026-13", "0000-01", "9999-12", "2026-1"):
+        r = client.get(V1 + "/reports/assessment", params={"month": month}, headers=_who("front"))
+        assert r.status_code == 422, month
+    assert _post(client, "/assessment/station_1/9999-12/propose", "supervisor").status_code == 422
+    assert _post(client, "/assessment/Station%201/2026-10/propose", "supervisor").status_code == 422
 
 
 def test_a_month_before_the_rules_is_refused_naming_their_date(client: TestClient) -> None:
