@@ -77,7 +77,7 @@ def suggest(
     area: str,
     feeder: str,
     at: datetime,
-    rule: SuggestionRule = SuggestionRule(),  # noqa: B008 - frozen, compared by value
+    rule: SuggestionRule = SuggestionRule(),
 ) -> Suggestion:
     """The suggestion for a call from ``area``/``feeder`` at ``at``.
 
