@@ -400,7 +400,7 @@ def act_on_incident(desk: Any, cmd: OutageCommand) -> Any:
             touched += _link(desk, incident, cmd, meta)
         else:
             tickets = [desk._load(Ticket, UUID(t), "ticket") for t in incident.tickets]
-            _refuse_earlier_than(tickets, meta)
+            _refuse_earlier_than([incident, *tickets], meta)
             match cmd:
                 case DispatchOutageCrew():
                     incident.dispatch_crew(meta, cmd.crew, cmd.promised_arrival_at)
@@ -435,7 +435,7 @@ def _link(desk: Any, incident: OutageIncident, cmd: LinkOutageTicket, meta: Meta
             f"ticket {ticket.number} is linked to outage {claimed.incident_number} already",
         )
     incident.link(meta, ticket)
-    _refuse_earlier_than([ticket], meta)
+    _refuse_earlier_than([incident, ticket], meta)
     claim = OutageLink(
         id=claim_id,
         meta=meta,
@@ -447,15 +447,16 @@ def _link(desk: Any, incident: OutageIncident, cmd: LinkOutageTicket, meta: Meta
     return [claim, ticket]
 
 
-def _refuse_earlier_than(tickets: list[Ticket], meta: Meta) -> None:
-    """The incident's step is recorded on each ticket: it must not precede their latest fact."""
-    for ticket in tickets:
-        latest = ticket.latest_fact
+def _refuse_earlier_than(aggregates: list[Any], meta: Meta) -> None:
+    """A step is recorded on the incident and on each linked ticket: it must not precede the
+    latest fact of any of them (the order of facts in business time is their story)."""
+    for agg in aggregates:
+        latest = agg.latest_fact
         if latest is not None and meta.occurred_at < latest[0]:
             raise InvalidValue(
                 "occurred_at",
-                f"{meta.occurred_at.isoformat()} lies before linked ticket {ticket.number}'s "
-                f"latest fact, {latest[1]} at {latest[0].isoformat()}",
+                f"{meta.occurred_at.isoformat()} lies before {agg.number}'s latest fact, "
+                f"{latest[1]} at {latest[0].isoformat()}",
             )
 
 

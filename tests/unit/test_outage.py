@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from domain import commands as c
 from domain.desk import Desk, Outcome
-from domain.errors import IllegalTransition, InvalidValue
+from domain.errors import IllegalTransition, InvalidValue, UnknownDepartment
 from domain.outage import (
     DispatchOutageCrew,
     LinkOutageTicket,
@@ -245,3 +245,34 @@ def test_a_repeated_link_command_has_one_effect(memory_desk: Desk, clock: FakeCl
     first = _link(memory_desk, incident, t, command_id="link-1")
     again = _link(memory_desk, incident, t, command_id="link-1")
     assert (first.changed, again.changed) == (True, False)
+
+
+def test_an_arrival_dated_before_the_dispatch_is_refused(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    incident = _open(memory_desk, clock)
+    clock.set(bj(2026, 10, 12, 9, 30))
+    memory_desk.handle(
+        DispatchOutageCrew(
+            **HANDLER,
+            incident_id=incident.id,
+            crew="一班",
+            promised_arrival_at=bj(2026, 10, 12, 9, 40),
+        )
+    )
+    with pytest.raises(InvalidValue, match="latest fact, OutageCrewDispatched"):
+        memory_desk.handle(
+            RecordOutageArrival(
+                **HANDLER, incident_id=incident.id, crew="一班", occurred_at=bj(2026, 10, 12, 9, 20)
+            )
+        )
+
+
+def test_an_incident_cannot_begin_after_it_is_opened(memory_desk: Desk, clock: FakeClock) -> None:
+    with pytest.raises(InvalidValue, match="started_at"):
+        _open(memory_desk, clock, started_at=bj(2026, 10, 12, 9, 30))
+
+
+def test_an_unknown_repair_department_is_refused(memory_desk: Desk, clock: FakeClock) -> None:
+    with pytest.raises(UnknownDepartment):
+        _open(memory_desk, clock, repair_department="station_99")
