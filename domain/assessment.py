@@ -483,21 +483,23 @@ class SignOffAssessment(_MonthCommand):
     """The responsible leader signs the month off (签发)."""
 
 
-def _month(desk: Any, cmd: _MonthCommand, create: bool) -> AssessmentMonth:
+def _month(desk: Any, cmd: _MonthCommand, create: bool) -> tuple[AssessmentMonth, bool]:
+    """The month addressed, and whether it is opened by this command (not yet saved)."""
     ident = month_id(cmd.assessed_department, cmd.month)
     try:
         found: AssessmentMonth = desk._load(AssessmentMonth, ident, "assessment month")
-        return found
+        return found, False
     except NotFound:  # opened by the first self-assessment or proposal
         if not create:
             raise
     with recording_clock(desk.clock):
-        return AssessmentMonth(
+        opened = AssessmentMonth(
             id=ident,
             meta=desk._meta(cmd),
             department=cmd.assessed_department,
             month=cmd.month,
         )
+    return opened, True
 
 
 @handles(
@@ -510,10 +512,11 @@ def _month(desk: Any, cmd: _MonthCommand, create: bool) -> AssessmentMonth:
 def handle_assessment(desk: Any, cmd: _MonthCommand) -> Any:
     """Open the month when a self-assessment or a proposal comes first; decide; save."""
     creates = isinstance(cmd, SelfAssessItem | ProposeAssessment)
-    month = _month(desk, cmd, creates)
-    if month.seen(cmd.command_id):
-        return desk._outcome(month, [], changed=False)
-    desk._check_version(month, cmd.expected_version)
+    month, opened = _month(desk, cmd, creates)
+    if not opened:  # a new month's opening carries this command's id already
+        if month.seen(cmd.command_id):
+            return desk._outcome(month, [], changed=False)
+        desk._check_version(month, cmd.expected_version)
     meta = desk._meta(cmd)
     with recording_clock(desk.clock):
         match cmd:

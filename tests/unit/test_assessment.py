@@ -294,3 +294,15 @@ def test_a_month_before_the_rules_take_effect_is_refused_naming_the_date() -> No
         assess_month("station_1", "2026-09", [], RULES)
     assert "2026-10-01" in str(refused.value)
     assert "test-1" in str(refused.value)
+
+
+def test_the_command_that_opens_a_month_is_saved_and_a_repeat_changes_nothing(
+    memory_desk: Desk,
+) -> None:
+    once = _station(SelfAssessItem, ticket="GZ002", reason="breach", note="所内已考核")
+    once = once.model_copy(update={"command_id": "self-assess-1"})
+    first = memory_desk.handle(once)
+    again = memory_desk.handle(once)
+    assert first.events == ["AssessmentMonthOpened", "AssessmentItemSelfAssessed"]
+    assert (again.changed, again.version) == (False, first.version)
+    assert len(history(memory_desk, month_id("station_1", "2026-10"))) == 2
