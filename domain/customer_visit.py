@@ -20,19 +20,20 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.domain import event
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from domain.base import Meta, Recorded, Role, recording_clock
-from domain.commands import Command, Instant, Name, Text
+from domain.commands import Command, Instant, Name, OptionalNote, Text
 from domain.customer import Customer
 from domain.errors import IllegalTransition, InvalidValue
 from domain.extensions import aggregate, handles
 
 QUARTER = re.compile(r"^\d{4}Q[1-4]$")
+Quarter = Annotated[str, StringConstraints(pattern=QUARTER.pattern)]
 
 
 class VisitState(StrEnum):
@@ -153,7 +154,7 @@ class PlanVisit(Command):
 
     customer_id: UUID
     manager: Name
-    quarter: str | None = Field(
+    quarter: Quarter | None = Field(
         default=None, description="The quarter the customer was flagged in, e.g. 2026Q4"
     )
     purpose: Text
@@ -171,7 +172,7 @@ class VisitCommand(Command):
 class ApproveVisitPlan(VisitCommand):
     """A supervisor approves the visit plan."""
 
-    note: str = ""
+    note: OptionalNote = ""
 
 
 class ReportVisit(VisitCommand):
@@ -185,7 +186,7 @@ class ReportVisit(VisitCommand):
 class ApproveVisitReport(VisitCommand):
     """A supervisor approves the visit report; the visit is archived."""
 
-    note: str = ""
+    note: OptionalNote = ""
 
 
 VISIT_NAMESPACE = uuid.UUID("8d7f2c1a-5b3e-4f60-a9d4-1c2b3e4f5a6b")
