@@ -92,6 +92,19 @@ def build(month: str, settings: Settings | None = None) -> dict[str, Any]:
         desk.close()
 
 
+def summary_line(report: dict[str, Any]) -> str:
+    """One line for the demo: the month's total, and the heaviest department with its roll-up."""
+    lines = report["departments"]
+    head = f"assessment 考核 {report['month']}: {report['total_points']} points over "
+    head += f"{len(lines)} departments (each item once, rules {report['rules_version']})"
+    if not lines:
+        return head
+    top = max(lines, key=lambda line: (line["points"], line["department"]))
+    above = [s["person"] for s in top["liability"] if s["level"] > 0]
+    rolled = f", rolled up to {', '.join(above)}" if above else ""
+    return f"{head}; most: {top['department']} {top['points']} ({top['leader']}{rolled})"
+
+
 def report_tables(report: dict[str, Any]) -> tuple[Table, Table]:
     """The departments' table and the responsible leaders' table."""
     month = report["month"]
@@ -143,6 +156,7 @@ def assessment(
         return
     for table in report_tables(report):
         console.print(table)
+    console.print(summary_line(report))
 
 
 report_app.command("assessment")(assessment)

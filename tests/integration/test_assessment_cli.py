@@ -45,6 +45,8 @@ def test_the_month_reported_proposed_and_signed_off_from_the_command_line(
     assert "open" in line
     assert "leader.marketing" in line
     assert " 4 " in line
+    assert "assessment 考核 2026-10: 4 points over 1 departments" in shown.output
+    assert "most: station_1 4 (leader.station_1, rolled up to leader.marketing)" in shown.output
 
     done = ["--ticket", t1.number, "--reason", "urge", "--note", "所内已考核"]
     r = runner.invoke(app, ["assessment", "self-assess", *month, *done, "--actor", "zhang"])
