@@ -16,7 +16,9 @@ Three parts, all pure:
   Self-assessed items are recorded while it is open; then the computed items are proposed
   (``AssessmentProposed``), may be disputed item by item with a reason, each dispute resolved
   (upheld, or the item cancelled), and the month is signed off by the responsible leader only
-  ("考核分值由集团分管领导签发"). OPEN → PROPOSED ⇄ DISPUTED → SIGNED_OFF.
+  ("考核分值由集团分管领导签发"). OPEN → PROPOSED ⇄ DISPUTED → SIGNED_OFF. Proposing again
+  while proposed replaces the proposal (facts corrected since: the report marks the old one
+  stale); once proposed, a unit that assessed an item itself disputes it instead.
 """
 
 from __future__ import annotations
@@ -345,10 +347,8 @@ class AssessmentMonth(Recorded):
             raise InvalidValue("ticket", "must name the ticket number")
         if not note.strip():
             raise InvalidValue("note", "must say how the unit assessed it")
-        if {"ticket": ticket, "reason": reason} in [
-            {"ticket": s["ticket"], "reason": s["reason"]} for s in self.self_assessed
-        ]:
-            return
+        if any((s["ticket"], s["reason"]) == (ticket.strip(), reason) for s in self.self_assessed):
+            return  # recorded already
         self._self_assessed(meta=meta, ticket=ticket.strip(), reason=reason, note=note.strip())
 
     @event("AssessmentItemSelfAssessed")

@@ -306,3 +306,18 @@ def test_the_command_that_opens_a_month_is_saved_and_a_repeat_changes_nothing(
     assert first.events == ["AssessmentMonthOpened", "AssessmentItemSelfAssessed"]
     assert (again.changed, again.version) == (False, first.version)
     assert len(history(memory_desk, month_id("station_1", "2026-10"))) == 2
+
+
+def test_proposing_again_replaces_the_proposal_and_a_skipped_item_cannot_be_disputed(
+    memory_desk: Desk,
+) -> None:
+    _proposed(memory_desk)
+    with pytest.raises(InvalidValue) as refused:
+        memory_desk.handle(_station(DisputeAssessment, item="f2", reason="已自行考核"))
+    assert "self_assessed" in str(refused.value)
+    # f3's breach withdrawn since: 15 - 2 = 13
+    fewer = [f for f in FACTS if f["fact_id"] != "f3"]
+    again = assess_month("station_1", "2026-10", fewer, RULES, self_assessed=SELF, parents=PARENTS)
+    out = memory_desk.handle(_supervisor(ProposeAssessment, proposal=again))
+    month = memory_desk.repository.get(out.id)
+    assert (out.events, month.points, month.state.value) == (["AssessmentProposed"], 13, "proposed")
