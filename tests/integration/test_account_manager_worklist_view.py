@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from api.reads import ViewReader
 from bootstrap import build_followers
 from config.settings import Settings
 from domain.customer_visit import ApproveVisitPlan, PlanVisit
@@ -65,6 +66,22 @@ def test_the_worklist_view_on_both_backends_equals_its_rebuild(
     assert (flag["complaints"], flag["visit_id"]) == (3, str(visit.id))
     [planned] = store.dump(view.table(VISITS))
     assert (planned["state"], planned["planned_for"]) == ("plan_approved", bj(2026, 10, 15, 10, 0))
+
+    # The API's queries on this backend: the manager's open tickets, visits awaiting a report.
+    reader = ViewReader([follower], desk)
+    mine = reader.equals("manager", "li-manager")
+    worklist = reader.select(
+        view.name, [mine, reader.equals("open", True)], '"received_at", "ticket_id"', table=TICKETS
+    )
+    assert [r["number"] for r in worklist] == [t.number for t in (*tickets, third)]
+    awaiting = reader.select(
+        view.name, [mine, reader.equals("state", "plan_approved")], '"visit_id"', table=VISITS
+    )
+    assert [r["visit_id"] for r in awaiting] == [str(visit.id)]
+    flagged = reader.select(view.name, [mine], '"quarter" DESC', table=FLAGS)
+    assert [(f["quarter"], f["evidence"]) for f in flagged] == [
+        ("2026Q4", [t.number for t in (*tickets, third)])
+    ]
 
     before = {t.name: digest_rows(t, store.dump(t)) for t in view.tables}
     [clean] = build_followers(settings, [AccountManagerWorklist()], shadow=True)
