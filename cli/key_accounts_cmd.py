@@ -1,8 +1,9 @@
 """``casetrail account-manager worklist NAME`` and ``casetrail report key-accounts --quarter``.
 
 Both catch the ``account_manager_worklist`` view up first and read it: a manager's open
-key-account tickets and the problem customers flagged for them; per key customer, a quarter's
-tickets, SLA breaches and satisfaction (季度大客户评估).
+key-account tickets, the problem customers flagged for them (those without a visit plan await
+one) and their visits awaiting a report; per key customer, a quarter's tickets, SLA breaches
+and satisfaction (季度大客户评估).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from config.settings import Settings
 from projections.account_manager_worklist import (
     FLAGS,
     TICKETS,
+    VISITS,
     AccountManagerWorklist,
     quarter_report,
 )
@@ -33,13 +35,13 @@ console = Console()
 QUARTER = re.compile(r"^\d{4}Q[1-4]$")
 
 
-def _rows(table: str) -> list[dict[str, Any]]:
+def _rows(*tables: str) -> list[list[dict[str, Any]]]:
     settings = Settings()
     desk = build_desk(settings)
     try:
         [follower] = build_followers(settings, [AccountManagerWorklist()])
         Projector(desk, [follower]).catch_up()
-        return list(follower.store.dump(follower.projection.table(table)))
+        return [list(follower.store.dump(follower.projection.table(t))) for t in tables]
     finally:
         desk.close()
 
@@ -54,18 +56,30 @@ def worklist(
     name: Annotated[str, typer.Argument(help="The account manager, as assigned to customers")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
 ) -> None:
-    """Open tickets of the manager's key customers; problem customers flagged for them."""
+    """Open tickets of the manager's key customers; problem customers flagged for them (those
+    without a visit plan await one); their visits awaiting a report."""
+    all_tickets, all_flags, all_visits = _rows(TICKETS, FLAGS, VISITS)
     tickets = sorted(
-        (r for r in _rows(TICKETS) if r["manager"] == name and r["open"]),
+        (r for r in all_tickets if r["manager"] == name and r["open"]),
         key=lambda r: (r["received_at"], r["ticket_id"]),
     )
     flagged = sorted(
-        (r for r in _rows(FLAGS) if r["manager"] == name),
+        (r for r in all_flags if r["manager"] == name),
         key=lambda r: (r["quarter"], r["customer_id"]),
         reverse=True,
     )
+    awaiting = sorted(
+        (r for r in all_visits if r["manager"] == name and r["state"] == "plan_approved"),
+        key=lambda r: (r["planned_for"], r["visit_id"]),
+    )
     if as_json:
-        body = {"manager": name, "tickets": tickets, "flagged": flagged}
+        body = {
+            "manager": name,
+            "tickets": tickets,
+            "flagged": flagged,
+            "awaiting_visit_plan": [f for f in flagged if f["visit_id"] is None],
+            "visits_awaiting_report": awaiting,
+        }
         print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
         return
     table = Table(title=f"{name}: open key-account tickets 大客户待办 ({len(tickets)})")
@@ -79,14 +93,22 @@ def worklist(
     flags = Table(title=f"problem customers 问题客户 ({len(flagged)})")
     for head in ("customer\n客户", "quarter\n季度", "complaints\n投诉", "evidence\n依据"):
         flags.add_column(head)
+    flags.add_column("visit\n走访")
     for r in flagged:
         flags.add_row(
             r["customer_id"],
             r["quarter"],
             f"{r['complaints']} ≥ {r['threshold']}",
             ", ".join(r["evidence"]),
+            r["visit_id"] or "awaiting a plan 待计划",
         )
     console.print(flags)
+    visits = Table(title=f"visits awaiting a report 待提交走访报告 ({len(awaiting)})")
+    for head in ("visit\n走访", "customer\n客户", "planned for\n计划时间", "purpose\n目的"):
+        visits.add_column(head)
+    for r in awaiting:
+        visits.add_row(r["visit_id"], r["customer_id"], r["planned_for"].isoformat(), r["purpose"])
+    console.print(visits)
 
 
 @report_app.command("key-accounts")
@@ -99,7 +121,8 @@ def key_accounts(
         raise typer.BadParameter(
             f"{quarter!r} is not a quarter like 2026Q4", param_hint="--quarter"
         )
-    report = quarter_report(r for r in _rows(TICKETS) if r["quarter"] == quarter)
+    [tickets] = _rows(TICKETS)
+    report = quarter_report(r for r in tickets if r["quarter"] == quarter)
     if as_json:
         print(json.dumps({"quarter": quarter, "rows": report}, ensure_ascii=False, indent=2))
         return

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from config.settings import Settings
-from tests.factories import FakeClock, bj, make_desk, receive
+from domain.customer_visit import ApproveVisitPlan, PlanVisit
+from tests.factories import SUPERVISOR, FakeClock, bj, make_desk, receive
 from tests.unit.test_key_accounts import key_customer
 
 
@@ -27,26 +28,53 @@ def test_the_worklist_and_the_quarterly_report_from_the_command_line(store: Sett
     desk = make_desk(FakeClock(bj(2026, 10, 12, 9, 0)), env=store.eventsourcing_env())
     customer = key_customer(desk)  # grade A key account, manager li-manager
     numbers = [receive(desk, customer_id=customer.id).number for _ in range(3)]
+    flagged_only = key_customer(desk, grade="B")  # same manager: flagged, no visit plan
+    for _ in range(3):
+        receive(desk, customer_id=flagged_only.id)
+    visit = desk.handle(
+        PlanVisit(
+            actor_id="li-manager",
+            role="agent",
+            department="marketing",
+            customer_id=customer.id,
+            manager="li-manager",
+            quarter="2026Q4",
+            purpose="季度投诉三次，上门走访",
+            planned_for=bj(2026, 10, 15, 10, 0),
+        )
+    )
+    desk.handle(ApproveVisitPlan(**SUPERVISOR, visit_id=visit.id))
     desk.close()
     runner = CliRunner()
 
     listed = runner.invoke(app, ["account-manager", "worklist", "li-manager", "--json"])
     assert listed.exit_code == 0, listed.output
     body = json.loads(listed.output)
-    assert [t["number"] for t in body["tickets"]] == sorted(numbers)
-    # 3 complaints in 2026Q4 = the default threshold 3.
-    assert [(f["quarter"], f["complaints"]) for f in body["flagged"]] == [("2026Q4", 3)]
+    mine = [t["number"] for t in body["tickets"] if t["customer_id"] == str(customer.id)]
+    assert mine == sorted(numbers)
+    # 3 complaints in 2026Q4 = the default threshold 3, for each customer; one has a visit.
+    visits = {
+        f["customer_id"]: (f["quarter"], f["complaints"], f["visit_id"]) for f in body["flagged"]
+    }
+    assert visits == {
+        str(customer.id): ("2026Q4", 3, str(visit.id)),
+        str(flagged_only.id): ("2026Q4", 3, None),
+    }
+    assert [f["customer_id"] for f in body["awaiting_visit_plan"]] == [str(flagged_only.id)]
+    assert [v["visit_id"] for v in body["visits_awaiting_report"]] == [str(visit.id)]
     shown = runner.invoke(app, ["account-manager", "worklist", "li-manager"])
     assert shown.exit_code == 0, shown.output
     assert "问题客户" in shown.output
     assert "3 ≥ 3" in shown.output
+    assert "awaiting a plan" in shown.output
+    assert "待提交走访报告 (1)" in shown.output
 
     report = runner.invoke(app, ["report", "key-accounts", "--quarter", "2026Q4", "--json"])
     assert report.exit_code == 0, report.output
     rows = json.loads(report.output)["rows"]
-    assert [(r["customer_id"], r["tickets"], r["breaches"]) for r in rows] == [
-        (str(customer.id), 3, 0)
-    ]
+    assert sorted((r["customer_id"], r["tickets"], r["breaches"]) for r in rows) == sorted(
+        [(str(customer.id), 3, 0), (str(flagged_only.id), 3, 0)]
+    )
     table = runner.invoke(app, ["report", "key-accounts", "--quarter", "2026Q4"])
     assert table.exit_code == 0, table.output
     assert "大客户季度评估" in table.output
