@@ -56,6 +56,7 @@ from bootstrap import build_simulated_desk
 from bootstrap.store import SIMULATION, StoreNotEmpty, mark_store
 from cli.demo.clock import Sim, simulate
 from cli.demo.generator import KIND_SHARES, plan_traffic, register_customers
+from cli.demo.loop import close_the_loop
 from cli.demo.printer import DemoResult, render
 from cli.demo.readback import pick_samples, read_back
 from cli.demo.scenarios import PROCESSES
@@ -169,6 +170,7 @@ def run_demo(console: Console, *, reset: bool, tickets: int, seed: int, month: s
             console, desk, settings, sim.directory, month_end, start.date(), month_end.date()
         )
         result.sla_clock_steps = _sla_clock_check(console, settings, month_end)
+        result.loop = close_the_loop(console, sim, settings, month, result.event_types)
         _audit_check(console, desk, result)
     finally:
         desk.close()
@@ -203,6 +205,7 @@ def _audit_check(console: Console, desk: Desk, result: DemoResult) -> None:
     started = time.perf_counter()
     check = verify(chain_of(desk.recorder))
     result.chain_checked, result.chain_intact = check.checked, check.ok
+    result.store_events = int(desk.recorder.max_notification_id() or 0)
     recorder: Any = desk.recorder  # SQLite or PostgreSQL: a SQL datastore beside the events
     with recorder.datastore.transaction(commit=False) as c:
         c.execute(f'SELECT count(*) AS n FROM "{TABLE}" WHERE "key" IS NOT NULL')

@@ -57,9 +57,11 @@ class DemoResult:
     read_seconds: float = 0.0
     elapsed_seconds: float = 0.0
     sla_clock_steps: int = -1  # what the SLA clock worker still found due at month end
+    store_events: int = 0  # events in the store at the end: the month and the loop after it
     chain_checked: int = -1  # events `audit verify` re-checked at the end (-1: not run)
     chain_intact: bool = False
     sealed_customers: int = 0  # customers whose personal data is sealed with a key of their own
+    loop: Any = None  # cli.demo.loop.LoopResult: what closing the 95598 loop recorded
 
 
 def _pct(good: int, total: int) -> str:

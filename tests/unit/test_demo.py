@@ -62,33 +62,61 @@ def test_the_store_holds_the_month_and_no_command_was_refused(runs: Runs) -> Non
     assert result.events > 1000
     desk = build_desk(Settings(database_url=runs.url))
     try:
-        assert desk.recorder.max_notification_id() == result.events
+        # The month, then the steps that close the loop after it (the outage, the survey ...)
+        assert desk.recorder.max_notification_id() == result.store_events > result.events
     finally:
         desk.close()
     assert sum(result.kinds.values()) == TICKETS
     assert set(result.kinds) == set(KIND_SHARES)
 
 
+def test_the_loop_is_closed_after_the_month(runs: Runs) -> None:
+    loop = runs.again.loop
+    assert loop.informed > 0  # A/B-grade and key-account tickets told their account managers
+    assert loop.assessed_departments > 0
+    assert loop.assessment_points > 0
+    # 30 calls from one feeder in 20 minutes: 1 repair, every caller answered and called back
+    assert (loop.outage_calls, loop.outage_repairs) == (30, 1)
+    assert (loop.outage_answers, loop.outage_callbacks) == (30, 30)
+    # 87 of 100 satisfied is below 90 %: closing refused until two CAPA items are issued
+    assert loop.survey_percent == 87.0
+    assert "satisfaction 87.0 % < target 90 %" in loop.survey_close_refused
+    assert loop.capa_items == 2
+    assert runs.again.domain_errors == 0  # the refusal was the point, not a demo error
+    for line in (
+        "key accounts 大客户:",
+        "assessment 考核 ",
+        "outage 停电事件 ",
+        "survey 满意度调查 ",
+    ):
+        assert line in runs.output, line
+
+
 def test_the_month_verifies_and_every_customer_is_sealed(runs: Runs) -> None:
     result = runs.again
     assert result.chain_intact
-    assert result.chain_checked == result.events  # every event of the month re-checked
+    assert result.chain_checked == result.store_events  # every event in the store re-checked
     assert result.sealed_customers >= 40  # the registered customers at least, each a key
-    assert f"audit verify: {result.events:,} events, hash chain intact" in runs.output
+    assert f"audit verify: {result.store_events:,} events, hash chain intact" in runs.output
 
 
 def test_the_demo_store_is_marked_a_simulation(runs: Runs) -> None:
     settings = Settings(database_url=runs.url)
     facts = read_store(settings)
-    assert (facts.kind, facts.marked, facts.events) == (SIMULATION, True, runs.again.events)
+    assert (facts.kind, facts.marked, facts.events) == (
+        SIMULATION,
+        True,
+        runs.again.store_events,
+    )
     desk = build_desk(settings)
     try:
         newest = newest_recorded(desk)
     finally:
         desk.close()
-    # Recorded on the simulated month's clock, not the day the demo ran.
+    # Recorded on the simulated clock, not the day the demo ran: the month, then the morning
+    # after it on which the loop is closed (Monday 2026-11-02).
     assert newest is not None
-    assert newest < datetime(2026, 11, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert newest < datetime(2026, 11, 3, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def test_the_sla_clock_worker_finds_nothing_the_simulation_left_due(runs: Runs) -> None:
@@ -163,7 +191,7 @@ def test_a_store_that_holds_events_is_refused_without_reset(
     assert "--reset" in buffer.getvalue()
     desk = build_desk(Settings(database_url=runs.url))
     try:
-        assert desk.recorder.max_notification_id() == runs.again.events
+        assert desk.recorder.max_notification_id() == runs.again.store_events
     finally:
         desk.close()
 
