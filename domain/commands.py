@@ -182,7 +182,9 @@ Feeder = Annotated[
         max_length=60,
         pattern=r"^[0-9A-Za-z\u4e00-\u9fff#_-]+$",
     ),
-    Field(description="The distribution feeder (线路) the caller is supplied from, e.g. 10kV城关线#3"),
+    Field(
+        description="The distribution feeder (线路) the caller is supplied from, e.g. 10kV城关线#3"
+    ),
 ]
 
 
