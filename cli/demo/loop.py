@@ -1,5 +1,5 @@
-"""After the month, the 95598 loop closed: key accounts, problem customers, assessment, an
-outage, a satisfaction survey — one line each.
+"""After the month, the 95598 loop closed: key accounts, assessment, an outage, a satisfaction
+survey, problem customers and a visit — one line each.
 
 The month's simulation already informs account managers of their accounts' tickets and flags
 problem customers at intake; this step counts what it recorded. Then, on the first working
@@ -26,6 +26,7 @@ from config.settings import Settings
 from domain import commands as c
 from domain.assessment import ProposeAssessment
 from domain.base import Channel, Role
+from domain.customer_visit import ApproveVisitPlan, ApproveVisitReport, PlanVisit, ReportVisit
 from domain.errors import DomainError
 from domain.outage import (
     DispatchOutageCrew,
@@ -43,6 +44,7 @@ from domain.survey import (
     IssueCapa,
     RecordSurveyResponse,
 )
+from projections.account_manager_worklist import FLAGS, AccountManagerWorklist
 from projections.assessment import (
     AssessmentView,
     assessment_report,
@@ -75,6 +77,7 @@ class LoopResult:
     survey_percent: float = 0.0
     survey_close_refused: str = ""
     capa_items: int = 0
+    visit_state: str = ""
 
 
 def close_the_loop(
@@ -87,8 +90,7 @@ def close_the_loop(
     )
     console.print(
         f"key accounts 大客户: {out.informed:,} tickets of A/B-grade or key accounts informed "
-        f"their account managers at intake (AccountManagerInformed); problem customers 问题客户: "
-        f"{out.flagged:,} flagged at their quarter's threshold (ProblemCustomerFlagged)"
+        "their account managers at intake (AccountManagerInformed) and took their lane"
     )
     morning = sim.local(sim.now).replace(hour=9, minute=0, second=0, microsecond=0)
     while morning <= sim.local(sim.now) or not sim.office.is_working(morning):
@@ -97,7 +99,71 @@ def close_the_loop(
     _assessment(console, sim, settings, month, out)
     _outage(console, sim, settings, out)
     _survey(console, sim, out)
+    _problem_customer(console, sim, settings, out)
     return out
+
+
+def _problem_customer(console: Console, sim: Sim, settings: Settings, out: LoopResult) -> None:
+    """The first problem customer with an account manager: a visit planned, approved, reported
+    and archived, each step by its role."""
+    view = next(
+        f
+        for f in build_followers(settings, build_projections(settings))
+        if f.projection.name == AccountManagerWorklist.name
+    )
+    Projector(sim.desk, [view]).catch_up()
+    flags = view.store.dump(view.projection.table(FLAGS))
+    line = f"problem customers 问题客户: {out.flagged:,} flagged at their quarter's threshold"
+    if not flags:
+        console.print(line)
+        return
+    # One with an account manager if there is one; else the first gets one assigned first.
+    flag = min(flags, key=lambda r: (r["manager"] is None, r["flagged_at"], r["customer_id"]))
+    boss = sim.supervisor()
+    name = flag["manager"]
+    if name is None:
+        name = "陈敏"
+        sim.handle(
+            c.AssignAccountManager(
+                **boss,
+                customer_id=flag["customer_id"],
+                manager=name,
+                command_id=f"{sim.tag}-visit-manager",
+            )
+        )
+    manager = {"actor_id": name, "role": Role.AGENT, "department": "marketing"}
+    planned = sim.handle(
+        PlanVisit(
+            **manager,
+            customer_id=flag["customer_id"],
+            manager=name,
+            quarter=flag["quarter"],
+            purpose="了解多次投诉的原因，商定改进措施",
+            planned_for=sim.now + timedelta(days=2),
+            command_id=f"{sim.tag}-visit",
+        )
+    )
+    sim.handle(ApproveVisitPlan(**boss, visit_id=planned.id, command_id=f"{sim.tag}-visit-ok"))
+    sim.now += timedelta(days=2)
+    sim.handle(
+        ReportVisit(
+            **manager,
+            visit_id=planned.id,
+            manager=name,
+            visited_at=sim.now,
+            findings="客户对抄表时间不满意，已约定固定抄表日并每月短信提醒",
+            command_id=f"{sim.tag}-visit-report",
+        )
+    )
+    done = sim.handle(
+        ApproveVisitReport(**boss, visit_id=planned.id, command_id=f"{sim.tag}-visit-archived")
+    )
+    out.visit_state = done.state
+    console.print(
+        f"{line} (ProblemCustomerFlagged, with the complaints); {name} visited one "
+        f"flagged in {flag['quarter']} after {flag['complaints']} complaints: plan approved → "
+        f"reported → report approved → {done.state}"
+    )
 
 
 def _assessment(

@@ -82,12 +82,17 @@ def test_the_loop_is_closed_after_the_month(runs: Runs) -> None:
     assert loop.survey_percent == 87.0
     assert "satisfaction 87.0 % < target 90 %" in loop.survey_close_refused
     assert loop.capa_items == 2
+    # A problem customer's visit (planned, approved, reported, report approved, archived) when
+    # the month flagged one; 150 tickets flag none (the full demo month flags 28; the visit's
+    # own steps are tested in tests/unit/test_customer_visit.py)
+    assert loop.visit_state == ("archived" if loop.flagged else "")
     assert runs.again.domain_errors == 0  # the refusal was the point, not a demo error
     for line in (
         "key accounts 大客户:",
         "assessment 考核 ",
         "outage 停电事件 ",
         "survey 满意度调查 ",
+        "problem customers 问题客户: ",
     ):
         assert line in runs.output, line
 
