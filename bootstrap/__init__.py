@@ -252,14 +252,23 @@ def build_relay(
 def build_kafka_projector(
     desk: Desk, settings: Settings | None = None, names: list[str] | None = None
 ) -> Any:
-    """A consumer-group member folding the relay's topic into the chosen views (all: None)."""
+    """A consumer-group member folding the relay's topic into the chosen views (None: every
+    view but those fed from the log only, ``Projection.log_order_only``)."""
     from kafka import KafkaConsumer
 
     from projections.at_least_once import Deduplicated
     from workers.kafka_projector import KafkaProjector, consumer_settings
 
     settings = settings or Settings()
-    followers = build_followers(settings, [Deduplicated(p) for p in _chosen(names, settings)])
+    chosen = _chosen(names, settings)
+    log_only = [p.name for p in chosen if p.log_order_only]
+    if names is not None and log_only:
+        raise ValueError(
+            f"{', '.join(log_only)}: fed from the notification log only (their rows combine "
+            "several tickets' events in log order; the topic keeps order per ticket)"
+        )
+    fed: list[Projection] = [Deduplicated(p) for p in chosen if not p.log_order_only]
+    followers = build_followers(settings, fed)
     consumer = KafkaConsumer(**consumer_settings(settings.kafka_bootstrap, settings.kafka_group))
     consumer.subscribe([settings.kafka_topic])
     return KafkaProjector(desk, followers, consumer)

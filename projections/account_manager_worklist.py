@@ -54,6 +54,9 @@ class AccountManagerWorklist(Projection):
     """Key customers' tickets by account manager; problem customers flagged per quarter."""
 
     name = "account_manager_worklist"
+    # A flag row meets its tally's, its customer's and its visit's events (several aggregates) in
+    # log order; the Kafka topic orders each ticket's events only (core.Projection.log_order_only).
+    log_order_only = True
     version = 2
     tables = (
         FACTS.table,

@@ -65,6 +65,10 @@ class Projection:
 
     name = "projection"
     version = 1  # bump when the fold changes: a rebuild is then due
+    # True for a view whose rows combine events of several tickets (or of an aggregate that
+    # addresses many tickets) in the order they were recorded: it is fed from the notification
+    # log only. The Kafka topic keeps order per ticket, not across tickets.
+    log_order_only = False
     tables: tuple[Table, ...] = ()
     _handlers: dict[str, Callable[[Any, Rows], None] | None]  # per instance, made on first use
 

@@ -61,6 +61,9 @@ class Outages(Projection):
     """Outage incidents, the fault calls they answer, and per-department repairs vs contacts."""
 
     name = "outages"
+    # An incident's events and its linked tickets' events meet in these rows in log order; the
+    # Kafka topic orders each ticket's events only (core.Projection.log_order_only).
+    log_order_only = True
     version = 1
     tables = (
         Table(
