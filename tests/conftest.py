@@ -24,7 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from config.settings import Settings
 from domain.desk import Desk
 from tests.broker import broker_answers, start_tansu
-from tests.factories import FakeClock, make_desk
+from tests.factories import FakeClock, clean_postgres, make_desk
 
 PG_URL = os.environ.get("CASETRAIL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -135,17 +135,20 @@ def desk(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> It
     else:
         url = request.getfixturevalue("pg_database")
         settings = Settings(database_url=url)
-        _clean_postgres(url)
+        clean_postgres(url)  # each test starts from an empty store
     app = make_desk(clock, env=settings.eventsourcing_env())
     yield app
     app.close()
 
 
-def _clean_postgres(url: str) -> None:
-    """Each test starts from an empty store (tables are created by the desk)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in rows:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """Settings of a store in a fresh SQLite file."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
+
+
+@pytest.fixture
+def postgres_settings(pg_database: str) -> Settings:
+    """Settings of the session's PostgreSQL database, emptied first."""
+    clean_postgres(pg_database)
+    return Settings(database_url=pg_database)

@@ -232,3 +232,15 @@ def bulk_complaints(desk: Desk, clock: FakeClock, tickets: int) -> int:
         desk.save(*batch)
         written += 6 * len(batch)
     return written
+
+
+def clean_postgres(url: str) -> None:
+    """Drop every table of the database's public schema: a test starts from an empty store."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')

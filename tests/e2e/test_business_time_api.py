@@ -25,9 +25,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from config.settings import Settings
 from projections.due_queries import ViewQueries
-from tests.conftest import _clean_postgres
 from tests.e2e.test_api import CALLER, V1, who
-from tests.factories import FakeClock, bj, make_desk
+from tests.factories import FakeClock, bj, clean_postgres, make_desk
 from workers.sla_clock import SlaClock
 
 pytestmark = pytest.mark.postgres
@@ -106,7 +105,7 @@ class Desk:
 
 @pytest.fixture
 def d(pg_database: str) -> Iterator[Desk]:
-    _clean_postgres(pg_database)
+    clean_postgres(pg_database)
     clock = FakeClock(CALL)
     settings = Settings(database_url=pg_database)
     inner = make_desk(clock, env=settings.eventsourcing_env())

@@ -25,11 +25,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from config.settings import Settings
 from projections.due_queries import ViewQueries
-from tests.conftest import _clean_postgres
 from tests.e2e.test_api import CALLER, V1, who
 from tests.e2e.test_business_time_api import REPAIR
 from tests.e2e.test_validation import refused
-from tests.factories import FakeClock, bj, make_desk
+from tests.factories import FakeClock, bj, clean_postgres, make_desk
 from workers.sla_clock import SlaClock
 
 pytestmark = pytest.mark.postgres
@@ -110,7 +109,7 @@ def _story(client: TestClient, clock: FakeClock) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def board(pg_database: str) -> Iterator[Board]:
     """The story, told once for the module's tests, which only read."""
-    _clean_postgres(pg_database)
+    clean_postgres(pg_database)
     settings = Settings(database_url=pg_database)
     clock = FakeClock()
     desk = make_desk(clock, env=settings.eventsourcing_env())

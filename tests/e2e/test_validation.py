@@ -33,21 +33,13 @@ from config.settings import Settings
 from domain import commands as c
 from domain.base import Channel
 from tests.e2e.test_api import CALLER, V1, Api, who
-from tests.factories import HANDLER, FakeClock, bj, make_desk
+from tests.factories import HANDLER, FakeClock, bj, clean_postgres, make_desk
 
 NUL = "\x00"
 FAR = "9999-12-31T23:59:59-14:00"
 FIRST = "0001-01-01T00:00:00+00:00"
 # An RFC 3339 instant as the API writes it: the offset, when there is one, in whole minutes.
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(?P<offset>Z|[+-]\d\d:\d\d(:\d\d)?)$")
-
-
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        for (table,) in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall():
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -57,7 +49,7 @@ def api(request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path) -> Ite
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'edge.sqlite'}")
     else:
         url = request.getfixturevalue("pg_database")
-        _clean_postgres(url)
+        clean_postgres(url)
         settings = Settings(database_url=url)
     desk = make_desk(clock, env=settings.eventsourcing_env())
     try:
@@ -597,7 +589,7 @@ def test_a_locked_sqlite_file_is_503_database_unavailable(clock: FakeClock, tmp_
 def test_dropped_tables_on_postgresql_are_503_schema_missing(
     pg_database: str, clock: FakeClock
 ) -> None:
-    _clean_postgres(pg_database)
+    clean_postgres(pg_database)
     settings = Settings(database_url=pg_database)
     desk = make_desk(clock, env=settings.eventsourcing_env())
     try:
@@ -605,7 +597,7 @@ def test_dropped_tables_on_postgresql_are_503_schema_missing(
             assert (
                 client.post(f"{V1}/tickets", json=CALLER, headers=who("front")).status_code == 201
             )
-            _clean_postgres(pg_database)
+            clean_postgres(pg_database)
             r = client.post(f"{V1}/tickets", json=CALLER, headers=who("front"))
             assert (r.status_code, r.json()["code"]) == (503, "schema_missing")
             assert r.headers["Retry-After"] == "2"

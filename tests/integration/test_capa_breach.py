@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from bootstrap import build_followers
@@ -26,7 +25,7 @@ from domain.survey import (
 from projections.due_queries import ViewQueries
 from projections.sla_deadlines import SlaDeadlines
 from projections.surveys import Surveys
-from tests.factories import SUPERVISOR, bj, history, make_desk
+from tests.factories import SUPERVISOR, bj, clean_postgres, history, make_desk
 from workers.projector import Projector
 from workers.sla_clock import ProjectorViews, SimulatedClock, SlaClock
 
@@ -35,21 +34,12 @@ pytestmark = pytest.mark.postgres
 DUE = bj(2026, 10, 20, 17, 0)
 
 
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
     url = request.getfixturevalue("pg_database")
-    _clean_postgres(url)
+    clean_postgres(url)
     return Settings(database_url=url)
 
 

@@ -10,10 +10,8 @@ equal a rebuild from the log.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from bootstrap import build_followers, build_projections
@@ -49,26 +47,6 @@ START = bj(2026, 10, 12, 9, 0)
 
 def _mine() -> list[Projection]:
     return build_projections()  # every view: each must take the outage events in its stride
-
-
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
-
-
-@pytest.fixture
-def postgres_settings(pg_database: str) -> Settings:
-    _clean_postgres(pg_database)
-    return Settings(database_url=pg_database)
 
 
 def _outages(followers: list[Follower]) -> Any:

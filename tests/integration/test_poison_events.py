@@ -84,10 +84,9 @@ def test_far_date_stops_only_the_timeline_and_is_recorded(desk: Desk, clock: Fak
 def test_nul_in_a_text_stops_the_view_that_stores_it_as_json(
     pg_database: str, clock: FakeClock
 ) -> None:
-    from tests.conftest import _clean_postgres
-    from tests.factories import make_desk
+    from tests.factories import clean_postgres, make_desk
 
-    _clean_postgres(pg_database)
+    clean_postgres(pg_database)
     settings = Settings(database_url=pg_database)
     desk = make_desk(clock, settings.eventsourcing_env())
     try:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -41,7 +40,7 @@ from domain.desk import Desk, Outcome
 from projections.callback_plan import CallbackPlan
 from projections.core import Projection
 from projections.due_queries import DueRow, ViewQueries
-from tests.factories import AGENT, HANDLER, FakeClock, act, bj, make_desk, receive
+from tests.factories import AGENT, HANDLER, FakeClock, act, bj, clean_postgres, make_desk, receive
 from workers.callbacks import CallbackScheduler
 from workers.projector import Projector
 from workers.runner import watch_events
@@ -52,21 +51,12 @@ RECEIVED = bj(2026, 10, 12, 9, 0)  # Monday
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in rows:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         return Settings(database_url=f"sqlite:///{tmp_path / 'casetrail.sqlite'}")
     url = request.getfixturevalue("pg_database")
-    _clean_postgres(url)
+    clean_postgres(url)
     return Settings(database_url=url)
 
 

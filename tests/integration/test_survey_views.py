@@ -9,10 +9,8 @@ view's own table of complaints. Rows must be equal on both backends and equal to
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from bootstrap import build_followers
@@ -41,26 +39,6 @@ pytestmark = pytest.mark.postgres
 
 def _mine() -> list[Projection]:
     return [SlaDeadlines(), Surveys()]
-
-
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
-
-
-@pytest.fixture
-def postgres_settings(pg_database: str) -> Settings:
-    _clean_postgres(pg_database)
-    return Settings(database_url=pg_database)
 
 
 def _dumps(followers: list[Follower]) -> dict[str, list[Row]]:

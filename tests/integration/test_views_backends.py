@@ -8,10 +8,8 @@ both backends, and equal to a rebuild from the log after the tables are dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from bootstrap import build_followers
@@ -40,26 +38,6 @@ pytestmark = pytest.mark.postgres
 
 def _mine() -> list[Projection]:
     return [SlaDeadlines(), EscalationQueue(), Worklists()]
-
-
-def _clean_postgres(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall()
-        for (table,) in tables:
-            conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'events.sqlite'}")
-
-
-@pytest.fixture
-def postgres_settings(pg_database: str) -> Settings:
-    _clean_postgres(pg_database)
-    return Settings(database_url=pg_database)
 
 
 def _story(desk: Desk, clock: FakeClock, project: Callable[[], Any]) -> dict[str, Outcome]:
