@@ -86,15 +86,21 @@
       } catch (e) { /* the list below says what went wrong */ }
     }));
   }
+  // Only the newest request may fill the list: an older answer arriving late (the first
+  // load, a search typed over it) is dropped, so the list and its count always match the box.
+  let asked = 0;
   async function loadQueue() {
     const box = document.getElementById("queue");
     if (!CT.token()) { box.replaceChildren(el("p", { class: "muted" }, t("not_signed_in"))); return; }
     const text = search.value.trim();
+    const mine = ++asked;
+    box.setAttribute("aria-busy", "true");
     const params = text ? { q: text } : { ...Object.fromEntries(VIEWS)[view] };
     tabs.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", !text && b.dataset.view === view));
     try {
       // Lists show phones masked and record no reads (reveal=false): the ticket page shows them.
       const page = await api("/tickets" + qs({ ...params, limit: PAGE, offset, sort: text ? "-received_at" : "next_due_at", reveal: false }));
+      if (mine !== asked) return;
       const cols = [
         { label: "number", render: (r) => el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number) },
         { label: "kind", render: (r) => v(r.kind) }, { label: "state", render: (r) => el("span", { class: "badge" }, v(r.state)) },
@@ -109,7 +115,13 @@
       document.getElementById("prev").disabled = offset === 0;
       document.getElementById("next").disabled = last >= page.total;
       CT.tickCountdowns();
-    } catch (e) { box.replaceChildren(el("p", { class: "field-error" }, CT.errText(e))); }
+      box.dataset.shows = text;
+      box.setAttribute("aria-busy", "false");
+    } catch (e) {
+      if (mine !== asked) return;
+      box.replaceChildren(el("p", { class: "field-error" }, CT.errText(e)));
+      box.setAttribute("aria-busy", "false");
+    }
   }
   document.getElementById("find").addEventListener("submit", (ev) => { ev.preventDefault(); offset = 0; loadQueue(); });
   document.getElementById("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadQueue(); });

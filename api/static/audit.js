@@ -22,8 +22,13 @@
     sel.addEventListener("change", () => { if (sel.value) { document.getElementById("ticket-id").value = sel.value; load(sel.value); } });
   } catch (e) { /* not signed in: the header says so */ }
 
+  // Dragging the slider asks for many instants: only the newest answer is shown, so the state
+  // beside the label is always the state at the instant the label names.
+  let asked = 0;
   async function showAsOf(asOf) {
+    const mine = ++asked;
     const tk = await api(`/tickets/${ticketId}` + qs(happened() ? { at: asOf } : { as_known_at: asOf }));
+    if (mine !== asked) return;
     const unplaced = document.getElementById("asof-unplaced");
     unplaced.hidden = !(tk.unplaced && tk.unplaced.length);
     unplaced.textContent = unplaced.hidden ? "" : `${t("unplaced")}: ${tk.unplaced.join(", ")}`;

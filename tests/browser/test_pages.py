@@ -352,6 +352,49 @@ def test_the_auditor_opens_a_ticket_by_its_number(page: Any, live: LiveServer, s
     page.screenshot(path=str(shots / "audit-by-number.png"), full_page=True)
 
 
+def test_the_slider_shows_the_state_at_the_step_it_names_when_answers_cross(
+    page: Any, live: LiveServer
+) -> None:
+    t = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "complaint",
+            "customer_name": "冯先生",
+            "phone": "13300133111",
+            "category": "billing",
+            "content": "电费单重复扣款",
+            "area": "urban",
+            "station": "station_1",
+        },
+    )
+    live.post(f"/tickets/{t['id']}/verify", AGENT)
+    sign_in(page, live, AUDITOR, f"audit.html?id={t['id']}")
+    page.wait_for_selector('#asof-state[data-state="verified"]')
+    held: list[Any] = []
+
+    def hold_the_first_step(route: Any) -> None:
+        if "as_known_at=" in route.request.url and not held:
+            held.append(route)  # the answer for step 1 is answered last
+        else:
+            route.continue_()
+
+    page.route(f"**/api/v1/tickets/{t['id']}?*", hold_the_first_step)
+    with page.expect_request(lambda r: "as_known_at=" in r.url):
+        page.fill("#asof-range", "0")  # step 1: received ...
+    page.wait_for_timeout(100)
+    assert held, "step 1 was not asked for"
+    # ... then at once step 3 (intake, the policy bound, verified, now): verified
+    page.fill("#asof-range", "2")
+    page.wait_for_function("() => document.getElementById('asof-step').textContent.includes('3/')")
+    with page.expect_response(lambda r: r.request is held[0].request):
+        held[0].continue_()  # step 1's answer arrives after step 2's
+    page.wait_for_timeout(300)
+    assert page.input_value("#asof-range") == "2"
+    assert page.inner_text("#asof-step").startswith("第 3/")
+    assert page.get_attribute("#asof-state", "data-state") == "verified"
+
+
 def test_the_front_office_finds_by_phone_a_complaint_routed_elsewhere(
     page: Any, live: LiveServer, shots: Path
 ) -> None:
@@ -383,6 +426,8 @@ def test_the_front_office_finds_by_phone_a_complaint_routed_elsewhere(
     # The customer calls back: the agent types the last four digits of the phone.
     page.fill("#search", "1234")
     page.press("#search", "Enter")
+    # The list says when it shows the answer to what was typed (not the first load's rows).
+    page.wait_for_selector('#queue[aria-busy="false"][data-shows="1234"]')
     row = page.wait_for_selector(f'#queue-table tr[data-number="{t["number"]}"]')
     assert "供电所2" in row.inner_text()  # where it is now, by name
     assert "131****1234" in row.inner_text()  # the list masks the phone
@@ -393,6 +438,72 @@ def test_the_front_office_finds_by_phone_a_complaint_routed_elsewhere(
     page.wait_for_selector(f'#caller li[data-ticket="{t["id"]}"]')
     assert page.input_value("#f-customer_name") == "郑女士"
     page.screenshot(path=str(shots / "agent-find-by-phone.png"), full_page=True)
+
+
+def test_a_late_answer_to_the_first_load_does_not_replace_the_search(
+    page: Any, live: LiveServer
+) -> None:
+    # Two callers; the agent searches for one while the first list is still on its way.
+    wanted = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "complaint",
+            "customer_name": "钱先生",
+            "phone": "13100135678",
+            "category": "service_attitude",
+            "content": "营业厅排队太久",
+            "area": "urban",
+            "station": "station_1",
+        },
+    )
+    other = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "complaint",
+            "customer_name": "孙女士",
+            "phone": "13900139999",
+            "category": "service_attitude",
+            "content": "电费通知不清楚",
+            "area": "urban",
+            "station": "station_1",
+        },
+    )
+    held: list[Any] = []
+
+    def hold_the_first_list(route: Any) -> None:
+        if "q=" not in route.request.url and "limit=50" in route.request.url and not held:
+            held.append(route)  # answered only after the search has shown its rows
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/tickets?*", hold_the_first_list)
+    sign_in(page, live, AGENT, "agent.html")
+    page.wait_for_function("() => document.querySelectorAll('[data-count]').length > 0")
+    assert held, "the first list was not asked for"
+    page.fill("#search", "5678")
+    page.press("#search", "Enter")
+    page.wait_for_selector('#queue[aria-busy="false"][data-shows="5678"]')
+    # From here on, every count the list shows is kept, to see if the late answer flashes by.
+    page.evaluate(
+        """() => { window.shown = [];
+        new MutationObserver(() => window.shown.push(
+            document.getElementById('queue-meta').textContent))
+          .observe(document.getElementById('queue-meta'), { childList: true, subtree: true,
+                                                             characterData: true }); }"""
+    )
+    with page.expect_response(lambda r: r.request is held[0].request):
+        held[0].continue_()  # the first load's answer arrives late
+    page.wait_for_timeout(500)
+    assert set(page.evaluate("window.shown")) <= {"1–1 / 1"}  # never the first list's count
+    numbers = page.eval_on_selector_all(
+        "#queue-table tbody tr", "rows => rows.map(r => r.dataset.number)"
+    )
+    assert numbers == [wanted["number"]]  # not the first list, which holds the other caller
+    assert other["number"] not in numbers
+    assert page.inner_text("#queue-meta") == "1–1 / 1"
+    assert page.get_attribute("#queue", "data-shows") == "5678"
 
 
 def test_a_text_area_counts_its_characters_against_its_limit(page: Any, live: LiveServer) -> None:
