@@ -28,6 +28,22 @@ from domain.errors import IllegalTransition, InvalidValue, InvariantViolated
 from domain.extensions import aggregate, handles
 
 DEFAULT_TARGET_PERCENT = 90.0
+"""The target of a survey designed without one, unless ``surveys.toml`` says otherwise."""
+TARGET_ATTRIBUTE = "survey_default_target"
+
+
+def set_default_target(desk: Any, percent: float) -> None:
+    """Give the desk the configured default target (``config/data/surveys.toml``)."""
+    if not 0 < percent <= 100:
+        raise InvalidValue("default_target_percent", "must be above 0 and at most 100")
+    desk.__dict__[TARGET_ATTRIBUTE] = float(percent)
+
+
+def default_target(desk: Any) -> float:
+    """The desk's configured default target, or casetrail's own when none was given."""
+    return float(desk.__dict__.get(TARGET_ATTRIBUTE, DEFAULT_TARGET_PERCENT))
+
+
 MAX_QUESTIONS = 50
 MAX_CAPA_ITEMS = 50
 
@@ -403,7 +419,7 @@ def design_survey(desk: Any, cmd: DesignSurvey) -> Any:
     if ident is not None and (existing := desk._find(ident)) is not None:
         return desk._outcome(existing, [], changed=False)
     default = cmd.target_percent is None
-    target = DEFAULT_TARGET_PERCENT if cmd.target_percent is None else cmd.target_percent
+    target = default_target(desk) if cmd.target_percent is None else cmd.target_percent
     Survey.check_new(list(cmd.questions), target)
     meta = desk._meta(cmd)
     ident = ident or uuid.uuid4()

@@ -21,6 +21,7 @@ from domain.survey import (
     IssueCapa,
     RecordSurveyResponse,
     Survey,
+    set_default_target,
 )
 from tests.factories import SUPERVISOR, SYSTEM, FakeClock, bj, history, names
 
@@ -63,6 +64,39 @@ def test_design_takes_the_default_target_and_says_so(memory_desk: Desk) -> None:
     chosen = designed(memory_desk, target_percent=95)
     assert history(memory_desk, chosen.id)[0].target_is_default is False
     assert survey.number.startswith("DY20261012")
+
+
+def test_a_configured_default_target_of_85_lets_87_percent_close_without_capa(
+    memory_desk: Desk,
+) -> None:
+    # Given a deployment whose surveys.toml sets the default target to 85 %,
+    set_default_target(memory_desk, 85)
+    # when a survey designed without a target is answered 87 of 100 and analysed,
+    survey = analysed(memory_desk, 87, 13)
+    designed_event, *_, analysis = history(memory_desk, survey.id)
+    # then its target is the configured default, said to be the default, and it is met:
+    assert (designed_event.target_percent, designed_event.target_is_default) == (85.0, True)
+    assert (analysis.satisfaction_percent, analysis.below_target) == (87.0, False)
+    closed = memory_desk.handle(CloseSurvey(**SUPERVISOR, survey_id=survey.id))
+    assert (closed.state, closed.events) == ("closed", ["SurveyClosed"])
+    # a survey that chose its own target keeps it.
+    chosen = designed(memory_desk, target_percent=95)
+    assert history(memory_desk, chosen.id)[0].target_percent == 95.0
+
+
+def test_the_default_target_is_read_from_the_data_file(tmp_path: Any) -> None:
+    from bootstrap.surveys import load_survey_target
+    from config.data_files import DataFileError
+
+    assert load_survey_target() == 90.0  # the shipped file: the sources' 90 %
+    (tmp_path / "surveys.toml").write_text("version = 1\ndefault_target_percent = 85\n")
+    assert load_survey_target(tmp_path) == 85.0
+    for bad in ("0", "101", "nan"):
+        (tmp_path / "surveys.toml").write_text(f"version = 1\ndefault_target_percent = {bad}\n")
+        with pytest.raises(DataFileError, match="default_target_percent"):
+            load_survey_target(tmp_path)
+    with pytest.raises(InvalidValue, match="default_target_percent"):
+        set_default_target(Desk.__new__(Desk), 0)
 
 
 def test_87_of_100_is_87_percent_and_cannot_close_without_capa(
