@@ -41,15 +41,20 @@
     const openAfter = ev.submitter && ev.submitter.id === "intake-submit-open";
     const data = {};
     for (const [k, val] of new FormData(form).entries()) { const s = String(val).trim(); if (s) data[k] = s; }
+    const linkTo = data.link_incident; delete data.link_incident;
+    if (data.kind !== "fault_repair") delete data.feeder; // the feeder is asked for fault calls only
     if (!validate(data)) return;
     if (data.occurred_at) data.occurred_at = new Date(data.occurred_at).toISOString();
     try {
       const r = await api("/tickets", { json: data, headers: { "Idempotency-Key": "intake-" + Date.now() + "-" + Math.random() } });
       CT.flash(`${t("created")} ${r.number}`, "ok");
+      // The call is taken in whatever happens next; linking it to the outage is a second write.
+      const linked = linkTo ? await linkCall(linkTo, r.id) : null;
       if (openAfter) { location.href = "ticket.html?id=" + r.id; return; }
       const box = document.getElementById("created");
       box.replaceChildren(el("p", {}, `${t("created")}: `, el("a", { href: "ticket.html?id=" + r.id, id: "created-link" }, r.number), ` · ${v(r.state)} · ${v(r.department)}`));
-      form.reset();
+      if (linked) box.append(linked);
+      form.reset(); showFeeder();
       loadQueue(); loadCounts(); document.getElementById("caller").hidden = true;
     } catch (e) {
       if (e.body && e.body.errors) e.body.errors.forEach((x) => fieldError(x.field, x.message));
@@ -147,6 +152,77 @@
   }
   phone.addEventListener("change", lookupCaller);
   phone.addEventListener("blur", lookupCaller);
+
+  // A fault call: its feeder (线路) brings up the outage on it, or a cluster of calls that look
+  // like one outage (the rule in outage_rule.toml), so the agent links instead of dispatching
+  // a crew per caller. The agent decides: the choice is a radio button, "do not link" included.
+  const kind = form.elements.kind, feeder = form.elements.feeder, hint = document.getElementById("outage-hint");
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k]);
+  let hintAsked = 0;
+  function showFeeder() {
+    const fault = kind.value === "fault_repair";
+    document.getElementById("feeder-row").hidden = !fault;
+    if (!fault) { hint.hidden = true; hint.replaceChildren(); }
+  }
+  function choices(incidents) {
+    const radio = (value, checked, ...label) => el("label", { class: "choice" },
+      el("input", { type: "radio", name: "link_incident", value, ...(checked ? { checked: "" } : {}) }), el("span", {}, ...label));
+    return el("div", { id: "outage-choices" },
+      el("b", {}, t("outage_open_here")),
+      ...incidents.map((i, n) => radio(i.incident_id, n === 0, `${t("outage_link_choice")}: `,
+        el("span", { class: "outage-number" }, i.number), ` · ${t("feeder")} ${i.feeder} · ${t("outage_started")} ${CT.fmtTime(i.started_at)}`)),
+      radio("", false, t("outage_no_link")));
+  }
+  async function lookupOutage() {
+    const text = feeder.value.trim();
+    const mine = ++hintAsked;
+    if (kind.value !== "fault_repair" || !text) { hint.hidden = true; hint.replaceChildren(); return; }
+    try {
+      const found = await api("/outages/suggestions" + qs({ area: form.elements.area.value, feeder: text }));
+      if (mine !== hintAsked) return;
+      const parts = [];
+      if (found.incidents.length) parts.push(choices(found.incidents));
+      if (found.cluster.length) {
+        const button = el("button", { type: "button", id: "outage-open" }, t("outage_open_and_link"));
+        button.addEventListener("click", () => openOutage(found, button));
+        parts.push(el("div", { id: "outage-cluster" },
+          el("b", {}, fill(t("outage_cluster"), { n: found.cluster.length, minutes: found.window_minutes })),
+          el("ul", {}, found.cluster.map((c) => el("li", { "data-ticket": c.ticket_id },
+            el("a", { href: "ticket.html?id=" + c.ticket_id }, c.number), ` · ${CT.fmtTime(c.received_at)}`))),
+          button));
+      }
+      hint.replaceChildren(...parts);
+      hint.hidden = !parts.length;
+    } catch (e) {
+      if (mine !== hintAsked) return;
+      if (e.body && e.body.errors) { hint.hidden = true; e.body.errors.forEach((x) => fieldError(x.field === "feeder" ? "feeder" : "_form", x.message)); }
+    }
+  }
+  async function linkCall(incidentId, ticketId) {
+    try {
+      const o = await api(`/outages/${incidentId}/link`, { json: { ticket_id: ticketId }, headers: { "Idempotency-Key": `link-${incidentId}-${ticketId}` } });
+      return el("p", { id: "outage-linked", "data-incident": o.id }, `${t("outage_linked")}: ${o.number} (${o.tickets.length})`);
+    } catch (e) { return el("p", { class: "field-error", id: "outage-linked" }, `${t("outage_linked")}: ${CT.errText(e)}`); }
+  }
+  async function openOutage(found, button) {
+    // The outage began when its first call came in; the repair targets count from then.
+    button.disabled = true;
+    try {
+      const o = await api("/outages", { json: { area: form.elements.area.value, feeder: feeder.value.trim(),
+        repair_department: form.elements.station.value, started_at: found.cluster[0].received_at },
+        headers: { "Idempotency-Key": "outage-" + Date.now() + "-" + Math.random() } });
+      for (const c of found.cluster) await api(`/outages/${o.id}/link`, { json: { ticket_id: c.ticket_id }, headers: { "Idempotency-Key": `link-${o.id}-${c.ticket_id}` } });
+      CT.flash(`${t("outage_opened")} ${o.number}`, "ok");
+      hint.replaceChildren(choices([{ incident_id: o.id, number: o.number, feeder: o.feeder, started_at: o.started_at }]));
+      hint.hidden = false;
+    } catch (e) { button.disabled = false; fieldError("feeder", CT.errText(e)); }
+  }
+  kind.addEventListener("change", () => { showFeeder(); lookupOutage(); });
+  form.addEventListener("reset", () => setTimeout(() => { showFeeder(); hint.hidden = true; hint.replaceChildren(); }));
+  form.elements.area.addEventListener("change", lookupOutage);
+  feeder.addEventListener("change", lookupOutage);
+  feeder.addEventListener("blur", lookupOutage);
+  showFeeder();
 
   loadQueue();
   loadCounts();
