@@ -8,9 +8,11 @@ prints the effective settings, with the password of a database URL masked.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -19,11 +21,28 @@ from rich.console import Console
 from rich.table import Table
 
 from api.users import Users, load_users
+from bootstrap.assessment_rules import SETTING as ASSESSMENT_SETTING
+from bootstrap.assessment_rules import load_assessment_rules
 from bootstrap.catalogue import load_calendars, load_policies
 from bootstrap.org_loader import load_directory
-from config.data_files import DATA_NAMES, DataFile, DataFileError, DataName, Problem
+from bootstrap.outage_rule import load_outage_rule
+from bootstrap.problem_customers import load_problem_threshold
+from bootstrap.surveys import load_survey_target
+from config import DATA_DIR
+from config.data_files import (
+    DATA_NAMES,
+    RULE_NAMES,
+    SHIPPED,
+    DataFile,
+    DataFileError,
+    DataName,
+    Problem,
+    RuleName,
+)
 from config.settings import Settings, env_name
+from domain.assessment import AssessmentRules
 from domain.org import OrgDirectory
+from domain.outage_rule import SuggestionRule
 from domain.sla.calendar import BusinessCalendar
 from domain.sla.policy import PolicyCatalogue
 from workers.callbacks import CallbackPlanConfig, load_callback_plan
@@ -52,12 +71,15 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
 
     A file that depends on a faulty one (the policies on their calendars) is not checked.
     """
-    loaded: dict[DataName, Any] = {}
-    checked: dict[DataName, Checked] = {}
+    loaded: dict[DataName | RuleName, Any] = {}
+    checked: dict[DataName | RuleName, Checked] = {}
     problems: list[Problem] = []
 
-    def attempt(name: DataName, load: Callable[[DataFile], Loaded]) -> None:
-        file = settings.data_file(name)
+    def attempt(name: DataName | RuleName, load: Callable[[DataFile], Loaded]) -> None:
+        if name in DATA_NAMES:
+            file = settings.data_file(name)
+        else:
+            file = rule_file(settings, cast(RuleName, name))
         try:
             loaded[name], version, contents = load(file)
         except DataFileError as exc:
@@ -76,7 +98,42 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
     attempt("callback_plan", lambda f: _plan(load_callback_plan(f.path)))
     # Without a directory the users' departments cannot be checked; their other fields can.
     attempt("users", lambda f: _users(load_users(f.path, loaded.get("org"))))
-    return [checked[name] for name in DATA_NAMES], problems
+    attempt("assessment_rules", lambda f: _assessment(load_assessment_rules(f.path)))
+    attempt("outage_rule", lambda f: _outage(load_outage_rule(settings.data_dir)))
+    attempt("problem_customers", lambda f: _problem(load_problem_threshold(settings.data_dir)))
+    attempt("surveys", lambda f: _surveys(load_survey_target(settings.data_dir)))
+    return [checked[name] for name in (*DATA_NAMES, *RULE_NAMES)], problems
+
+
+def rule_file(settings: Settings, name: RuleName) -> DataFile:
+    """Where a loop rule file is read from, as its loader chooses it."""
+    if name == "assessment_rules" and os.environ.get(ASSESSMENT_SETTING):
+        return DataFile(name, Path(os.environ[ASSESSMENT_SETTING]), ASSESSMENT_SETTING)
+    own = settings.data_dir / f"{name}.toml" if settings.data_dir is not None else None
+    if own is not None and own.exists():
+        return DataFile(name, own, env_name("data_dir"))
+    return DataFile(name, DATA_DIR / f"{name}.toml", SHIPPED)
+
+
+def _assessment(rules: AssessmentRules) -> Loaded:
+    contents = (
+        f"{len(rules.rules)} point rules, {len(rules.leaders)} leaders, "
+        f"effective from {rules.effective_from}"
+    )
+    return rules, rules.version, contents
+
+
+def _outage(rule: SuggestionRule) -> Loaded:
+    minutes = int(rule.window.total_seconds() // 60)
+    return rule, "", f"suggest at {rule.min_calls} calls per feeder within {minutes} min"
+
+
+def _problem(threshold: int) -> Loaded:
+    return threshold, "", f"the complaint that makes {threshold} in a quarter flags the customer"
+
+
+def _surveys(target: float) -> Loaded:
+    return target, "", f"a survey without a target aims at {target:g} %"
 
 
 def _calendars(calendars: dict[str, BusinessCalendar]) -> Loaded:

@@ -26,6 +26,15 @@ from config import read_data
 
 DataName = Literal["sla_policies", "calendars", "org", "callback_plan", "users"]
 DATA_NAMES: tuple[DataName, ...] = ("sla_policies", "calendars", "org", "callback_plan", "users")
+# The rules of the loop after the callback, each read from CASETRAIL_DATA_DIR when there (the
+# assessment rules also from their own setting), else shipped.
+RuleName = Literal["assessment_rules", "outage_rule", "problem_customers", "surveys"]
+RULE_NAMES: tuple[RuleName, ...] = (
+    "assessment_rules",
+    "outage_rule",
+    "problem_customers",
+    "surveys",
+)
 SHIPPED = "shipped"
 
 
@@ -33,7 +42,7 @@ SHIPPED = "shipped"
 class DataFile:
     """One data file as the settings choose it: its path and which setting chose it."""
 
-    name: DataName
+    name: DataName | RuleName
     path: Path
     origin: str  # "shipped", or the environment variable that chose the file
 

@@ -182,3 +182,22 @@ def test_the_command_reads_the_data_dir_from_the_environment(tmp_path: Path) -> 
     assert own.version in done.stdout
     assert str(folder / "org.toml") in done.stdout
     assert "CASETRAIL_DATA_DIR" in done.stdout
+
+
+def test_check_covers_the_loop_rules_and_names_a_bad_one(data_dir: Path) -> None:
+    code, output = check()
+    assert code == 0, output
+    for name in ("assessment_rules", "outage_rule", "problem_customers", "surveys"):
+        assert str(DATA_DIR / f"{name}.toml") in output
+    assert "suggest at 3 calls per feeder within 30 min" in output
+    assert "a survey without a target aims at 90 %" in output
+
+    # The deployment's own files are read, and a bad one is a fault naming file and field.
+    (data_dir / "problem_customers.toml").write_text("version = 1\ncomplaints_per_quarter = 5\n")
+    (data_dir / "surveys.toml").write_text("version = 1\ndefault_target_percent = 120\n")
+    code, output = check()
+    assert code == 1, output
+    assert "the complaint that makes 5 in a quarter flags the customer" in output
+    fault = next(line for line in output.splitlines() if "default_target_percent" in line)
+    assert str(data_dir / "surveys.toml") in fault
+    assert "Traceback" not in output
