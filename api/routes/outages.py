@@ -119,6 +119,10 @@ class OutageDetail(BaseModel):
     at: datetime = Field(description="When the page was read (the server's clock)")
     projection: dict[str, int]
     incident: OutageRow
+    current: OutageOut = Field(
+        description="The incident as recorded now (its version for If-Match, its state and "
+        "crew), which the view's row may not show yet"
+    )
     calls: list[OutageCall]
 
 
@@ -303,8 +307,9 @@ def list_outages(
 
 @router.get("/outages/{incident_id}", response_model=OutageDetail, responses=ERRORS)
 def show_outage(incident_id: UUID, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
-    """One incident from the view with its linked calls (state, answered when)."""
-    runtime.load(OutageIncident, incident_id, "outage incident")  # 404 when there is none
+    """One incident from the view with its linked calls (state, answered when), and as it is
+    recorded now (``current``: the version an ``If-Match`` names)."""
+    current = runtime.load(OutageIncident, incident_id, "outage incident")  # 404 when none
     reader = runtime.reader
     found = reader.select(
         VIEW, [reader.equals("incident_id", str(incident_id))], '"number"', table=INCIDENTS
@@ -321,6 +326,7 @@ def show_outage(incident_id: UUID, user: CurrentUser, runtime: RuntimeDep) -> JS
         "at": runtime.now(),
         "projection": reader.progress(VIEW),
         "incident": found[0],
+        "current": outage_view(current),
         "calls": calls,
     }
     return as_json(runtime, body)

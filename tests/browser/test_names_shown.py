@@ -12,7 +12,7 @@ import pytest
 from api.routes.names import catalogue, department_names
 from bootstrap.org_loader import load_directory
 from tests.browser.conftest import LiveServer
-from tests.browser.test_pages import AGENT, AUDITOR, sign_in
+from tests.browser.test_pages import AGENT, AUDITOR, SUPERVISOR, sign_in
 
 CODES = {
     code for section in ("state", "kind", "milestone", "event") for code in catalogue()[section]
@@ -54,6 +54,26 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
     live.post(f"/tickets/{t['id']}/verify", AGENT)
     live.post(f"/tickets/{t['id']}/classify", AGENT, {"category": "billing", "priority": "high"})
     live.post(f"/tickets/{t['id']}/dispatch", AGENT, {"owner": "张伟"})
+    # An outage with one fault call linked, on the outage page.
+    call = live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "fault_repair",
+            "customer_name": "钱女士",
+            "category": "outage",
+            "content": "停电",
+            "area": "rural",
+            "station": "station_2",
+            "feeder": "10kV西郊线#1",
+        },
+    )
+    incident = live.post(
+        "/outages",
+        SUPERVISOR,
+        {"area": "rural", "feeder": "10kV西郊线#1", "repair_department": "station_2"},
+    )
+    live.post(f"/outages/{incident['id']}/link", SUPERVISOR, {"ticket_id": call["id"]})
     sign_in(page, live, AUDITOR, "index.html")
     page.evaluate(f"localStorage.setItem('casetrail.lang', '{language}')")
     pages = {
@@ -61,6 +81,7 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
         "audit": (f"audit.html?id={t['id']}", "#history-table tbody tr"),
         "monitor": ("monitor.html", "#tiles, .tiles, main"),
         "report": ("report.html", "#report-grid tr, main"),
+        "outages": (f"outages.html?id={incident['id']}", "#calls tbody tr"),
     }
     found: dict[str, list[str]] = {}
     for name, (path, ready) in pages.items():

@@ -119,6 +119,12 @@ def test_three_calls_suggest_then_one_repair_answers_all_over_http(
     assert listed["total"] == 1
     shown = _get(client, base).json()
     assert (shown["incident"]["linked"], shown["incident"]["answered"]) == (3, 3)
+    # ``current`` is the incident as recorded: the version an If-Match names for the next step.
+    assert (shown["current"]["state"], shown["current"]["number"]) == (
+        "restored",
+        incident["number"],
+    )
+    assert shown["current"]["version"] > incident["version"]
     assert [c["state"] for c in shown["calls"]] == ["customer_answered"] * 3
     report = _get(client, "/reports/outages", **{"from": "2026-10-12", "to": "2026-10-12"})
     (day,) = report.json()["days"]
