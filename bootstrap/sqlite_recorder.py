@@ -51,6 +51,9 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             f"SELECT event_hash FROM {table} WHERE originator_id = ? AND originator_version < ? "
             "ORDER BY originator_version DESC LIMIT 1"
         )
+        self._moved_on = (
+            f"SELECT 1 FROM {table} WHERE originator_id = ? AND originator_version > ? LIMIT 1"
+        )
         self._last_written: dict[bytes, tuple[int, bytes]] = {}
         self._written: dict[bytes, tuple[int, bytes]] = {}
         self._anchor = (
@@ -80,15 +83,26 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     # one: the keys it made for this write are stored in the same transaction as the events.
     keyring: Any = None
     keys_in_transaction = True
+    # ``unchanged``: (aggregate id, version) pairs the new events were decided on without being
+    # written to (a ticket's customer at intake). Checked in the write transaction, which holds
+    # the file's write lock: an aggregate that moved on since (the customer erased meanwhile)
+    # refuses the write, as the PostgreSQL insert function does, so the desk may decide on a
+    # cached aggregate without the query that brings it up to date.
+    checks_unchanged = True
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        unchanged: Sequence[tuple[UUID, int]] = (),
+        **kwargs: Any,
     ) -> Sequence[int] | None:
         keys = self.keyring.take_pending() if self.keyring is not None else []
         with (
             self.datastore.get_connection(commit=True) as conn,
             ImmediateTransaction(conn, commit=True) as curs,
         ):
+            self._check_unchanged(curs.sqlite_cursor, unchanged)
             self._store_keys(curs.sqlite_cursor, keys)
             ids = self._insert_events(curs, stored_events, **kwargs)
             written = self._written
@@ -101,6 +115,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             self._last_written.clear()
         self._last_written.update(written)
         return ids
+
+    def _check_unchanged(self, raw: Any, unchanged: Sequence[tuple[UUID, int]]) -> None:
+        """Refuse the write when an aggregate it was decided on has a later event now."""
+        for ident, version in unchanged:
+            moved = raw.execute(self._moved_on, (ident.hex, version)).fetchone()
+            if moved is not None:
+                raise IntegrityError(f"aggregate {ident} changed after it was read for this write")
 
     @staticmethod
     def _store_keys(raw: Any, keys: list[tuple[str, bytes]]) -> None:

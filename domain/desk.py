@@ -435,6 +435,8 @@ class Desk(Application[UUID]):
             customer: Customer
             if fresh:
                 customer = self._load(Customer, cmd.customer_id, "customer", copy=False)
+                if self._checks_reads:  # still checked: the customer may change again meanwhile
+                    read = ((customer.id, customer.version),)
             else:
                 # Grade, voltage and area are copied into the ticket: the write is refused
                 # if the customer changed since this (cached) read.
@@ -504,7 +506,7 @@ class Desk(Application[UUID]):
             )
         except VersionConflict:
             if derived is None or (existing := self._find(derived)) is None:
-                if read:  # the customer may have changed since the cached read: decide again
+                if read and not fresh:  # the customer changed since the cached read: again
                     return self.receive(cmd, fresh=True)
                 raise
             return self._outcome(existing, [], changed=False)

@@ -32,6 +32,7 @@ from bootstrap.chain_store import chain_of, verify
 from bootstrap.personal import compact
 from config.settings import Settings
 from domain import commands as c
+from domain import extensions
 from domain.customer import Customer
 from domain.desk import Desk
 from domain.errors import InvalidValue
@@ -42,6 +43,7 @@ from tests.factories import (
     FakeClock,
     act,
     bj,
+    history,
     make_desk,
     meta_at,
     receive,
@@ -256,3 +258,57 @@ def _keys(desk: Desk) -> set[str]:
     with desk.recorder.datastore.transaction(commit=False) as c:
         c.execute('SELECT "subject" FROM "customer_keys" WHERE "key" IS NOT NULL')
         return {row["subject"] for row in c.fetchall()}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_intake_that_read_the_customer_before_the_erasure_is_refused_never_missed(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The erasure names the customer's tickets; one taken in by a process that read the
+    customer before the erasure and commits after it must not slip past that list (its view
+    rows would keep what a cached key opened). Its write is refused, decided again on the
+    customer as it is now: erased, so the intake is refused naming customer_id."""
+    url = (
+        f"sqlite:///{tmp_path / 'race.sqlite'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("fresh_pg_url")
+    )
+    env = Settings(database_url=url).eventsourcing_env()
+    clock = FakeClock()
+    clerk = make_desk(clock, env=env)  # the agent's process: the customer is in its cache
+    admin = make_desk(clock, env=env)  # another process, which erases
+    customer = clerk.handle(
+        c.RegisterCustomer(**AGENT, name=NAME, phone=PHONE, customer_type="residential")
+    )
+    first = receive(clerk, customer_id=customer.id, customer_name=None)
+    erasures: list[Any] = []
+
+    def erase_meanwhile(desk: Any, ticket: Any, meta: Any, fresh_caller: bool) -> list[Any]:
+        # Given the clerk's intake has read the customer and decided: before it commits, the
+        # customer is erased elsewhere
+        if desk is clerk and not erasures:
+            erasures.append(
+                admin.handle(c.EraseCustomer(**ADMIN, customer_id=customer.id, reason="书面申请"))
+            )
+        return []
+
+    extensions.INTAKE_HOOKS.append(erase_meanwhile)
+    try:
+        # When the intake commits
+        with pytest.raises(InvalidValue) as refused:
+            receive(clerk, customer_id=customer.id, customer_name=None)
+    finally:
+        extensions.INTAKE_HOOKS.remove(erase_meanwhile)
+
+    # Then it is refused naming the field, and no ticket was recorded that the erasure missed
+    assert refused.value.details["field"] == "customer_id"
+    (erased,) = [e for e in history(admin, customer.id) if type(e).__name__ == "CustomerErased"]
+    taken_in = [
+        n.originator_id
+        for n in admin.recorder.select_notifications(1, 10_000)
+        if n.topic.endswith(".ComplaintReceived")
+    ]
+    assert [str(t) for t in taken_in] == [str(first.id)]
+    assert [str(t) for t in erased.tickets] == [str(first.id)]
+    clerk.close()
+    admin.close()
