@@ -435,6 +435,14 @@ class CustomerMatch(BaseModel):
     phone: str | None = Field(description="Masked unless the caller may see it (contact_masked)")
     contact_masked: bool
     registered_at: datetime | None = Field(description="When the customer was registered")
+    quarter: str = Field(description="This quarter in business time (Beijing), e.g. 2026Q4")
+    complaints_this_quarter: int = Field(
+        description="Complaints taken in from the customer this quarter (their tally, as stored)"
+    )
+    problem_customer: bool = Field(
+        description="Flagged as a problem customer (问题客户) this quarter: the complaint that "
+        "reached the configured number flagged them"
+    )
 
 
 class CustomerLookup(BaseModel):

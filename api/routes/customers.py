@@ -3,14 +3,17 @@
 Contact data on a customer read follows ``api.privacy``: unmasked for admins and the front
 office (and then recorded), masked for everyone else. The lookup by phone or name (before an
 intake form is filled) reads the ``ticket_search`` view and shows a repeat caller's open
-tickets.
+tickets, and each customer's complaints this quarter with the problem-customer flag.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -26,6 +29,7 @@ from api.schemas import ERRORS, CustomerLookup, CustomerOut
 from api.users import User
 from domain import commands as c
 from domain.customer import Customer
+from domain.key_accounts import ComplaintTally, quarter_of, tally_id
 
 router = APIRouter(tags=["customers"])
 
@@ -74,6 +78,25 @@ post(
 )
 
 
+def this_quarter(runtime: Runtime, customer_id: str, now: datetime) -> dict[str, Any]:
+    """The customer's complaints this quarter and whether they flagged the customer, from the
+    quarter's tally as stored (not a view: the agent sees the flag the moment it is recorded)."""
+    quarter = quarter_of(now)
+    try:
+        tally: Any = runtime.desk.repository.get(
+            tally_id(customer_id, quarter), deepcopy_from_cache=False
+        )
+    except AggregateNotFoundError:
+        tally = None
+    if not isinstance(tally, ComplaintTally):
+        return {"quarter": quarter, "complaints_this_quarter": 0, "problem_customer": False}
+    return {
+        "quarter": quarter,
+        "complaints_this_quarter": len(tally.complaints),
+        "problem_customer": bool(tally.flagged),
+    }
+
+
 @router.get("/customers", response_model=CustomerLookup, responses=ERRORS)
 def lookup(
     user: CurrentUser,
@@ -94,6 +117,8 @@ def lookup(
     progress = reader.progress(search.VIEW)
     customers, total = search.find_customers(reader, phone, name, limit)
     search.masked_customers(runtime, user, read, customers, now)
+    for found in customers:
+        found.update(this_quarter(runtime, found["customer_id"], now))
     ids = [c["customer_id"] for c in customers]
     tickets, open_total = search.open_tickets(reader, ids, phone, now)
     body = {

@@ -15,6 +15,7 @@
     values.forEach((x) => sel.append(el("option", { value: x }, v(x))));
   }
 
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k]);
   const form = document.getElementById("intake");
   function clearErrors() {
     form.querySelectorAll(".field-error").forEach((n) => { n.textContent = ""; });
@@ -143,7 +144,14 @@
     try {
       const found = await api("/customers" + qs({ phone: phone.value.trim(), reveal: false }));
       if (!found.open_tickets_total && !found.customers_total) { box.hidden = true; return; }
-      box.replaceChildren(el("b", {}, `${t("repeat_caller")}: ${found.customers.map((c) => c.name).join(", ")}`),
+      // A problem customer (问题客户) is said first: the agent handles the call with that in mind.
+      const flagged = found.customers.filter((c) => c.problem_customer);
+      const problem = flagged.map((c) => el("p", { class: "problem-customer", "data-customer": c.customer_id },
+        fill(t("problem_customer_note"), { name: CT.pv(c.name), n: c.complaints_this_quarter, quarter: c.quarter })));
+      const counts = found.customers.filter((c) => !c.problem_customer && c.complaints_this_quarter)
+        .map((c) => `${CT.pv(c.name)}: ${fill(t("complaints_this_quarter"), { n: c.complaints_this_quarter })}`);
+      box.replaceChildren(...problem, el("b", {}, `${t("repeat_caller")}: ${found.customers.map((c) => c.name).join(", ")}`),
+        ...(counts.length ? [el("div", { class: "muted" }, counts.join(" · "))] : []),
         el("ul", {}, found.open_tickets.map((o) => el("li", { "data-ticket": o.ticket_id },
           el("a", { href: "ticket.html?id=" + o.ticket_id }, o.number), ` · ${v(o.kind)} · ${v(o.state)} · ${v(o.department)}`))));
       box.hidden = false;
@@ -157,7 +165,6 @@
   // like one outage (the rule in outage_rule.toml), so the agent links instead of dispatching
   // a crew per caller. The agent decides: the choice is a radio button, "do not link" included.
   const kind = form.elements.kind, feeder = form.elements.feeder, hint = document.getElementById("outage-hint");
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k]);
   let hintAsked = 0;
   function showFeeder() {
     const fault = kind.value === "fault_repair";

@@ -124,3 +124,37 @@ def test_the_agent_may_choose_not_to_link(page: Any, live: LiveServer) -> None:
     found = live.get("/tickets", AGENT, q=number)["rows"][0]
     ticket = live.get(f"/tickets/{found['ticket_id']}", AGENT)
     assert ticket["state"] == "received"  # on its own: not brought to the incident's stage
+
+
+def test_a_problem_customer_is_said_first_when_their_phone_is_typed(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    customer = live.post(
+        "/customers",
+        AGENT,
+        {"name": "罗先生", "customer_type": "residential", "phone": "13911112222"},
+    )
+    complaint = {
+        "kind": "complaint",
+        "customer_id": customer["id"],
+        "category": "service_attitude",
+        "content": "第三次投诉抄表员态度",
+        "area": "urban",
+        "station": "station_1",
+    }
+    for _ in range(3):  # the default threshold: the third complaint flags the customer
+        live.post("/tickets", AGENT, complaint)
+    _until(
+        lambda: live.get("/customers", AGENT, phone="13911112222")["customers"],
+        lambda found: len(found) == 1,
+        "the customer in the lookup",
+    )
+    sign_in(page, live, AGENT, "agent.html")
+    page.fill("#f-phone", "13911112222")
+    page.press("#f-phone", "Tab")
+    note = page.wait_for_selector(f'#caller .problem-customer[data-customer="{customer["id"]}"]')
+    assert note.inner_text().startswith("问题客户：罗先生 本季度")
+    assert "已投诉 3 次" in note.inner_text()
+    first = page.eval_on_selector("#caller", "box => box.firstElementChild.className")
+    assert first == "problem-customer"  # said before anything else in the box
+    page.screenshot(path=str(shots / "agent-problem-customer.png"), full_page=True)

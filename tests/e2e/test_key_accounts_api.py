@@ -140,3 +140,39 @@ def test_a_visit_to_a_flagged_customer_over_http(api: Client) -> None:
     api.runtime.catch_up()
     worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
     assert worklist["visits_awaiting_report"] == []
+
+
+def test_the_lookup_at_intake_says_a_callers_complaints_this_quarter_and_the_flag(
+    api: Client,
+) -> None:
+    customer = {"name": "罗先生", "customer_type": "residential", "phone": "13911112222"}
+    cid = api.post("/customers", "front", customer).json()["id"]
+    intake = {k: v for k, v in CALLER.items() if k != "customer_name"} | {"customer_id": cid}
+    api.runtime.catch_up()
+
+    def looked_up() -> dict[str, Any]:
+        found = api.get("/customers", "front", phone="13911112222").json()["customers"]
+        (mine,) = [c for c in found if c["customer_id"] == cid]
+        return {k: mine[k] for k in ("quarter", "complaints_this_quarter", "problem_customer")}
+
+    # Given no complaint yet, then two: counted, not flagged
+    assert looked_up() == {
+        "quarter": "2026Q4",
+        "complaints_this_quarter": 0,
+        "problem_customer": False,
+    }
+    for _ in range(2):
+        assert api.post("/tickets", "front", intake).status_code == 201
+    assert looked_up() == {
+        "quarter": "2026Q4",
+        "complaints_this_quarter": 2,
+        "problem_customer": False,
+    }
+    # When the third is taken in (the default threshold), then the very next lookup flags them,
+    # without waiting for any view: the tally is read as stored
+    assert api.post("/tickets", "front", intake).status_code == 201
+    assert looked_up() == {
+        "quarter": "2026Q4",
+        "complaints_this_quarter": 3,
+        "problem_customer": True,
+    }
