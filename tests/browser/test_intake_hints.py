@@ -1,8 +1,10 @@
-"""An agent at intake is shown the outage a fault call belongs to, in real headless Chromium.
+"""What the intake form tells an agent as a call is typed in, in real headless Chromium.
 
-Three fault calls from one feeder within the rule's window: the fourth caller's agent sees them
-as a likely outage, opens the incident with one click (linking the three), and takes the fourth
-call in linked to it. The fifth caller's agent sees the open incident, already chosen.
+- A fault call's feeder: three fault calls from one feeder within the rule's window, and the
+  fourth caller's agent sees them as a likely outage, opens the incident with one click (linking
+  the three) and takes the fourth call in linked to it; the fifth caller's agent sees the open
+  incident, already chosen.
+- A problem customer's phone: said first, with their complaints this quarter.
 """
 
 from __future__ import annotations
