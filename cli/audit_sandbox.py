@@ -26,19 +26,10 @@ from bootstrap import sandbox as sandboxes
 from bootstrap.catalogue import CatalogueError
 from bootstrap.what_if import candidate_catalogue, what_if
 from cli.audit_cmd import audit_app
+from cli.options import instant_option
 from config.settings import Settings
 
 console = Console()
-
-
-def _instant(value: str, option: str, settings: Settings) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO-8601 instant", param_hint=option
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=settings.tz)
 
 
 def _local(value: datetime | None, settings: Settings) -> str:
@@ -84,7 +75,7 @@ def replay(
         elif as_known_at is None:
             raise typer.BadParameter("give --as-known-at (or --list, --drop)")
         else:
-            horizon = _instant(as_known_at, "--as-known-at", settings)
+            horizon = instant_option(as_known_at, "--as-known-at", settings)
             _replay(
                 settings, name or sandboxes.default_name(horizon, settings), horizon, batch_size
             )
@@ -226,7 +217,7 @@ def what_if_cmd(
         raise typer.BadParameter("--to lies before --from", param_hint="--to")
     if policy is None and calendars is None:
         raise typer.BadParameter("give a candidate --policy file (or --calendars)")
-    at = None if judged_at is None else _instant(judged_at, "--judged-at", settings)
+    at = None if judged_at is None else instant_option(judged_at, "--judged-at", settings)
     try:
         candidate = candidate_catalogue(settings, policy, calendars)
     except CatalogueError as error:

@@ -23,6 +23,7 @@ from cli.report_cmd import report_app
 from cli.sla_cmd import sla_app
 from cli.store_cmd import store_app
 from cli.survey_cmd import survey_app  # also adds ``report year-end``
+from cli.visit_cmd import visit_app
 from config.data_files import DataFileError
 from config.settings import Settings
 from domain.errors import DomainError
@@ -43,6 +44,7 @@ app.add_typer(assessment_app, name="assessment")
 app.add_typer(account_manager_app, name="account-manager")
 app.add_typer(survey_app, name="survey")
 app.add_typer(outage_app, name="outage")
+app.add_typer(visit_app, name="visit")
 console = Console()
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from bootstrap import build_desk, build_followers, system_clock
 from bootstrap import sandbox as sandboxes
+from cli.options import instant_option
 from config.settings import Settings
 from projections.department_performance import DepartmentPerformance
 from projections.reports import BACKLOG_BUCKETS, department_report, report_as_of
@@ -56,16 +57,6 @@ def _day(value: str, option: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date YYYY-MM-DD", param_hint=option) from None
-
-
-def _instant(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO-8601 instant", param_hint="--as-of"
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=Settings().tz)
 
 
 def _pct(value: float | None) -> str:
@@ -280,8 +271,9 @@ def departments(
         raise typer.BadParameter("--to lies before --from", param_hint="--to")
     if sandbox is not None and as_of is not None:
         raise typer.BadParameter("a sandbox has its own horizon", param_hint="--sandbox")
+    horizon = instant_option(as_of, "--as-of", Settings()) if as_of else None
     try:
-        rows, aged_at = build(first, last, _instant(as_of) if as_of else None, sandbox=sandbox)
+        rows, aged_at = build(first, last, horizon, sandbox=sandbox)
     except sandboxes.SandboxError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from None

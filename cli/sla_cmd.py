@@ -32,6 +32,7 @@ from bootstrap.store import (
     newest_recorded,
     read_store,
 )
+from cli.options import instant_option
 from config.logging import configure
 from config.settings import Settings
 from domain.desk import Desk
@@ -45,17 +46,6 @@ console = Console()
 @sla_app.callback()
 def sla() -> None:
     """The SLA clock: warnings, breaches and escalation steps, each recorded once."""
-
-
-def parse_instant(value: str, settings: Settings) -> datetime:
-    """ISO-8601; without an offset it is local time in the configured timezone."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not an ISO-8601 instant: {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=settings.tz)
-    return parsed
 
 
 def run_sla_clock(
@@ -134,7 +124,7 @@ def run(
     settings = Settings()
     if not structlog.is_configured():
         configure(json=settings.log_json, level="WARNING")  # the table below is the summary
-    instant = parse_instant(until, settings)
+    instant = instant_option(until, "--until", settings)
     try:
         clock, sent = run_sla_clock(settings, instant, batch_size=batch_size)
     except LookupError:
