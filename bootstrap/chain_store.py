@@ -32,7 +32,9 @@ chain vouches for them only from T on.
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -477,18 +479,35 @@ def _instant(value: Any) -> datetime:
 # ------------------------------------------------------------------------------------- SQLite
 
 
+# How long a writer keeps asking for the write lock when SQLite answers "database is locked".
+LOCKED_RETRY_SECONDS = 10.0
+
+
 class ImmediateTransaction(SQLiteTransaction):
     """The library's SQLite transaction, taking the write lock at ``BEGIN`` (IMMEDIATE).
 
     A deferred transaction that reads first (the last chain hash) and then writes fails at once
     with "database is locked" when another process wrote meanwhile; this one waits its turn
-    (the busy timeout), as the library's insert-first transaction does.
+    (the busy timeout), as the library's insert-first transaction does, and asks again if
+    SQLite says "locked" without waiting.
     """
 
     def __enter__(self) -> Any:
         cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        return cursor
+        # SQLite may answer "database is locked" at once, without waiting out the busy timeout
+        # (seen with eight writers on a loaded machine): nothing has been done yet, so asking
+        # again, a little later each time, is safe. After LOCKED_RETRY_SECONDS it is an error.
+        deadline = time.monotonic() + LOCKED_RETRY_SECONDS
+        pause = 0.002
+        while True:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return cursor
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.25)
 
 
 def immediate(datastore: SQLiteDatastore) -> AbstractContextManager[sqlite3.Cursor]:
