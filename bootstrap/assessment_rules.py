@@ -10,18 +10,17 @@ Which file: the one named, else ``CASETRAIL_ASSESSMENT_RULES_FILE``, else
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from config import DATA_DIR
 from config.data_files import DataFileError, Problem, read_toml, validation_problems
-from config.settings import Settings
+from config.settings import Settings, env_name
 from domain.assessment import AssessmentRules
 
 DEFAULT_RULES = DATA_DIR / "assessment_rules.toml"
-SETTING = "CASETRAIL_ASSESSMENT_RULES_FILE"
+SETTING = env_name("assessment_rules_file")  # CASETRAIL_ASSESSMENT_RULES_FILE
 _KEYS = {"version", "effective_from", "default_leader", "rule", "leader"}
 
 
@@ -30,11 +29,11 @@ class AssessmentRulesError(DataFileError):
 
 
 def rules_path(settings: Settings | None = None) -> Path | None:
-    """The file the environment chooses (None: the shipped one)."""
-    named = os.environ.get(SETTING)
-    if named:
-        return Path(named)
-    data_dir = (settings or Settings()).data_dir
+    """The file the settings choose (None: the shipped one)."""
+    chosen = settings or Settings()
+    if chosen.assessment_rules_file is not None:
+        return chosen.assessment_rules_file
+    data_dir = chosen.data_dir
     if data_dir is not None and (data_dir / DEFAULT_RULES.name).exists():
         return data_dir / DEFAULT_RULES.name
     return None

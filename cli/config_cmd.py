@@ -8,10 +8,8 @@ prints the effective settings, with the password of a database URL masked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 from api.users import Users, load_users
-from bootstrap.assessment_rules import SETTING as ASSESSMENT_SETTING
 from bootstrap.assessment_rules import load_assessment_rules
 from bootstrap.catalogue import load_calendars, load_policies
 from bootstrap.org_loader import load_directory
@@ -107,8 +104,8 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
 
 def rule_file(settings: Settings, name: RuleName) -> DataFile:
     """Where a loop rule file is read from, as its loader chooses it."""
-    if name == "assessment_rules" and os.environ.get(ASSESSMENT_SETTING):
-        return DataFile(name, Path(os.environ[ASSESSMENT_SETTING]), ASSESSMENT_SETTING)
+    if name == "assessment_rules" and settings.assessment_rules_file is not None:
+        return DataFile(name, settings.assessment_rules_file, env_name("assessment_rules_file"))
     own = settings.data_dir / f"{name}.toml" if settings.data_dir is not None else None
     if own is not None and own.exists():
         return DataFile(name, own, env_name("data_dir"))

@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         description="TOML file of API users, their roles, departments and bearer tokens "
         "(wins over data_dir)",
     )
+    assessment_rules_file: Path | None = Field(
+        default=None,
+        description="TOML file of the assessment (考核) points and responsible leaders "
+        "(wins over data_dir)",
+    )
 
     def data_file(self, name: DataName) -> DataFile:
         """Where the ``name`` data file is read from: its own setting, else ``data_dir`` when
