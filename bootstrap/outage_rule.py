@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from config.data_files import DataFileError, read_toml, validation_problems
+from config.data_files import load_rule_file
 from domain.outage_rule import DEFAULT_MIN_CALLS, DEFAULT_WINDOW, SuggestionRule
 
 RULE_FILE = "outage_rule.toml"
@@ -34,10 +34,4 @@ class OutageRuleConfig(BaseModel):
 def load_outage_rule(data_dir: Path | None = None) -> SuggestionRule:
     """The rule from ``data_dir/outage_rule.toml`` when there, else the shipped file; a bad
     file raises :class:`DataFileError` naming the file and each faulty field."""
-    own = data_dir / RULE_FILE if data_dir is not None else None
-    path = own if own is not None and own.exists() else None
-    source, document = read_toml(path, RULE_FILE)
-    try:
-        return OutageRuleConfig.model_validate(document).rule()
-    except ValidationError as exc:
-        raise DataFileError(validation_problems(exc, source, document)) from exc
+    return load_rule_file(data_dir, RULE_FILE, OutageRuleConfig).rule()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from config.data_files import DataFileError, read_toml, validation_problems
+from config.data_files import load_rule_file
 from domain.key_accounts import DEFAULT_PROBLEM_THRESHOLD
 
 RULE_FILE = "problem_customers.toml"
@@ -29,10 +29,4 @@ class ProblemCustomersConfig(BaseModel):
 def load_problem_threshold(data_dir: Path | None = None) -> int:
     """The threshold from ``data_dir/problem_customers.toml`` when there, else the shipped
     file; a bad file raises :class:`DataFileError` naming the file and each faulty field."""
-    own = data_dir / RULE_FILE if data_dir is not None else None
-    path = own if own is not None and own.exists() else None
-    source, document = read_toml(path, RULE_FILE)
-    try:
-        return ProblemCustomersConfig.model_validate(document).complaints_per_quarter
-    except ValidationError as exc:
-        raise DataFileError(validation_problems(exc, source, document)) from exc
+    return load_rule_file(data_dir, RULE_FILE, ProblemCustomersConfig).complaints_per_quarter

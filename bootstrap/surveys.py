@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from config.data_files import DataFileError, read_toml, validation_problems
+from config.data_files import load_rule_file
 from domain.survey import DEFAULT_TARGET_PERCENT
 
 RULE_FILE = "surveys.toml"
@@ -29,10 +29,4 @@ class SurveysConfig(BaseModel):
 def load_survey_target(data_dir: Path | None = None) -> float:
     """The default target from ``data_dir/surveys.toml`` when there, else the shipped file; a
     bad file raises :class:`DataFileError` naming the file and each faulty field."""
-    own = data_dir / RULE_FILE if data_dir is not None else None
-    path = own if own is not None and own.exists() else None
-    source, document = read_toml(path, RULE_FILE)
-    try:
-        return SurveysConfig.model_validate(document).default_target_percent
-    except ValidationError as exc:
-        raise DataFileError(validation_problems(exc, source, document)) from exc
+    return load_rule_file(data_dir, RULE_FILE, SurveysConfig).default_target_percent

@@ -84,6 +84,20 @@ def plan(
     _said(out, "planned")
 
 
+def _approve(step: type[ApproveVisitPlan | ApproveVisitReport], visit_id: UUID, who: str,
+             note: str, department: str, said: str) -> None:  # fmt: skip
+    out = _send(
+        step(
+            actor_id=who,
+            role=Role.SUPERVISOR,
+            department=department,
+            visit_id=visit_id,
+            note=note,
+        )
+    )
+    _said(out, said)
+
+
 @visit_app.command("approve-plan")
 def approve_plan(
     visit_id: Annotated[UUID, typer.Argument(help="The visit")],
@@ -92,16 +106,7 @@ def approve_plan(
     department: Department = "marketing",
 ) -> None:
     """A supervisor approves the visit plan."""
-    out = _send(
-        ApproveVisitPlan(
-            actor_id=supervisor,
-            role=Role.SUPERVISOR,
-            department=department,
-            visit_id=visit_id,
-            note=note,
-        )
-    )
-    _said(out, "plan approved")
+    _approve(ApproveVisitPlan, visit_id, supervisor, note, department, "plan approved")
 
 
 @visit_app.command("report")
@@ -138,13 +143,4 @@ def approve_report(
     department: Department = "marketing",
 ) -> None:
     """A supervisor approves the visit report; the visit is archived."""
-    out = _send(
-        ApproveVisitReport(
-            actor_id=supervisor,
-            role=Role.SUPERVISOR,
-            department=department,
-            visit_id=visit_id,
-            note=note,
-        )
-    )
-    _said(out, "report approved")
+    _approve(ApproveVisitReport, visit_id, supervisor, note, department, "report approved")

@@ -17,9 +17,9 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from config import read_data
@@ -143,3 +143,19 @@ def field_problem(source: str, field: str, message: str) -> Problem:
     found = _FIELD.fullmatch(field)
     entry, rest = (found["entry"], found["field"]) if found else (field, "")
     return Problem(source, entry, rest, message.removeprefix(f"{field}: "))
+
+
+Rules = TypeVar("Rules", bound=BaseModel)
+
+
+def load_rule_file(data_dir: Path | None, filename: str, model: type[Rules]) -> Rules:
+    """A small rule file (``outage_rule.toml``, ...): ``data_dir/filename`` when the deployment
+    has one, else the shipped file, validated by ``model``; a bad file raises
+    :class:`DataFileError` naming the file and each faulty field."""
+    own = data_dir / filename if data_dir is not None else None
+    path = own if own is not None and own.exists() else None
+    source, document = read_toml(path, filename)
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise DataFileError(validation_problems(exc, source, document)) from exc

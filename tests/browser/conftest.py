@@ -134,3 +134,15 @@ def page(browser: Any, live: LiveServer) -> Iterator[Any]:
 def shots() -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+def until(read: Any, holds: Any, what: str, seconds: float = 15.0) -> Any:
+    """Read until ``holds(value)``; the views follow the log a moment after a write."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if holds(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still {value!r} after {seconds} s")
+        time.sleep(0.1)

@@ -9,13 +9,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, until
 from tests.browser.test_pages import AGENT, sign_in
 
 pytestmark = pytest.mark.browser
@@ -29,18 +28,6 @@ CALL = {
     "station": "station_1",
     "feeder": FEEDER,
 }
-
-
-def _until(read: Any, holds: Any, what: str, seconds: float = 15.0) -> Any:
-    """Read until ``holds(value)``: the views follow the log a moment after a write."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if holds(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after {seconds} s")
-        time.sleep(0.1)
 
 
 def _take_a_fault_call(page: Any, name: str, phone: str) -> None:
@@ -60,7 +47,7 @@ def test_the_agent_opens_the_outage_from_a_cluster_and_links_the_next_calls(
     earlier = [
         live.post("/tickets", AGENT, {**CALL, "customer_name": f"住户{n}"}) for n in range(3)
     ]
-    calls = _until(
+    calls = until(
         lambda: live.get("/outages/suggestions", AGENT, area="urban", feeder=FEEDER)["cluster"],
         lambda cluster: len(cluster) == 3,
         "the three calls in the suggestion",
@@ -86,7 +73,7 @@ def test_the_agent_opens_the_outage_from_a_cluster_and_links_the_next_calls(
     incident_id = linked.get_attribute("data-incident")
 
     # The fifth caller: the open incident is shown, already chosen; submitting links it.
-    _until(
+    until(
         lambda: live.get("/outages/suggestions", AGENT, area="urban", feeder=FEEDER)["incidents"],
         lambda incidents: [i["incident_id"] for i in incidents] == [incident_id],
         "the incident in the suggestion",
@@ -103,7 +90,7 @@ def test_the_agent_opens_the_outage_from_a_cluster_and_links_the_next_calls(
     )
     assert page.inner_text("#outage-linked") == f"已关联停电事件: {incident_number} (5)"
 
-    shown = _until(
+    shown = until(
         lambda: live.get(f"/outages/{incident_id}", AGENT),
         lambda found: found["incident"]["linked"] == 5,
         "five calls on the incident",
@@ -146,7 +133,7 @@ def test_a_problem_customer_is_said_first_when_their_phone_is_typed(
     }
     for _ in range(3):  # the default threshold: the third complaint flags the customer
         live.post("/tickets", AGENT, complaint)
-    _until(
+    until(
         lambda: live.get("/customers", AGENT, phone="13911112222")["customers"],
         lambda found: len(found) == 1,
         "the customer in the lookup",

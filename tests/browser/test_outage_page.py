@@ -3,13 +3,12 @@ crew's dispatch to restoration, and every linked caller is answered by that one 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, until
 from tests.browser.test_pages import AGENT, SUPERVISOR, sign_in
 
 pytestmark = pytest.mark.browser
@@ -25,17 +24,6 @@ CALL = {
 }
 
 
-def _until(read: Any, holds: Any, what: str, seconds: float = 15.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = read()
-        if holds(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: still {value!r} after {seconds} s")
-        time.sleep(0.1)
-
-
 def _an_outage_with_three_calls(live: LiveServer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     calls = [live.post("/tickets", AGENT, {**CALL, "customer_name": f"业主{n}"}) for n in range(3)]
     incident = live.post(
@@ -45,7 +33,7 @@ def _an_outage_with_three_calls(live: LiveServer) -> tuple[dict[str, Any], list[
     )
     for call in calls:
         live.post(f"/outages/{incident['id']}/link", SUPERVISOR, {"ticket_id": call["id"]})
-    _until(
+    until(
         lambda: live.get("/outages", SUPERVISOR)["incidents"],
         lambda rows: any(r["incident_id"] == incident["id"] and r["linked"] == 3 for r in rows),
         "the incident with its three calls in the view",
@@ -89,7 +77,7 @@ def test_a_supervisor_restores_an_outage_and_every_caller_is_answered(
     assert clicks == 4
 
     # That one restoration answered every caller.
-    shown = _until(
+    shown = until(
         lambda: live.get(f"/outages/{incident['id']}", SUPERVISOR),
         lambda found: found["incident"]["answered"] == 3,
         "three answers",
