@@ -20,11 +20,11 @@ from eventsourcing.utils import Environment
 from bootstrap.data import callback_plan_of, catalogue_of, directory_of
 from bootstrap.problem_customers import load_problem_threshold
 from bootstrap.store import NotBefore, StoreRefusal, describe, newest_recorded, read_store
-from bootstrap.surveys import load_survey_target
+from bootstrap.surveys import load_survey_rules
 from config.settings import Settings
 from domain.desk import Desk
 from domain.key_accounts import set_problem_threshold
-from domain.survey import set_default_target
+from domain.survey import set_capa_warning, set_default_target
 from projections.adapter_postgres import PostgresViewStore
 from projections.adapter_sqlite import SQLiteViewStore
 from projections.core import Projection
@@ -95,7 +95,9 @@ def _desk(settings: Settings, clock: Callable[[], datetime]) -> Desk:
             env=settings.eventsourcing_env(),
         )
     set_problem_threshold(desk, load_problem_threshold(settings.data_dir))
-    set_default_target(desk, load_survey_target(settings.data_dir))
+    surveys = load_survey_rules(settings.data_dir)
+    set_default_target(desk, surveys.default_target_percent)
+    set_capa_warning(desk, surveys.capa_warn_at)
     return desk
 
 

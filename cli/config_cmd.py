@@ -24,7 +24,7 @@ from bootstrap.catalogue import load_calendars, load_policies
 from bootstrap.org_loader import load_directory
 from bootstrap.outage_rule import load_outage_rule
 from bootstrap.problem_customers import load_problem_threshold
-from bootstrap.surveys import load_survey_target
+from bootstrap.surveys import SurveysConfig, load_survey_rules
 from config import DATA_DIR
 from config.data_files import (
     DATA_NAMES,
@@ -98,7 +98,7 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
     attempt("assessment_rules", lambda f: _assessment(load_assessment_rules(f.path)))
     attempt("outage_rule", lambda f: _outage(load_outage_rule(settings.data_dir)))
     attempt("problem_customers", lambda f: _problem(load_problem_threshold(settings.data_dir)))
-    attempt("surveys", lambda f: _surveys(load_survey_target(settings.data_dir)))
+    attempt("surveys", lambda f: _surveys(load_survey_rules(settings.data_dir)))
     return [checked[name] for name in (*DATA_NAMES, *RULE_NAMES)], problems
 
 
@@ -129,8 +129,12 @@ def _problem(threshold: int) -> Loaded:
     return threshold, "", f"the complaint that makes {threshold} in a quarter flags the customer"
 
 
-def _surveys(target: float) -> Loaded:
-    return target, "", f"a survey without a target aims at {target:g} %"
+def _surveys(rules: SurveysConfig) -> Loaded:
+    contents = (
+        f"a survey without a target aims at {rules.default_target_percent:g} %; "
+        f"CAPA owners warned at {rules.capa_warn_at:.0%} of their time"
+    )
+    return rules, f"v{rules.version}", contents
 
 
 def _calendars(calendars: dict[str, BusinessCalendar]) -> Loaded:

@@ -13,7 +13,8 @@ records whether its target was that default or chosen.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from domain.base import Meta, Recorded, recording_clock
 from domain.commands import Command, Instant, Name, OptionalNote, Text
 from domain.errors import IllegalTransition, InvalidValue, InvariantViolated
 from domain.extensions import aggregate, handles
+from domain.sla.clock import as_instant
 
 DEFAULT_TARGET_PERCENT = 90.0
 """The target of a survey designed without one, unless ``surveys.toml`` says otherwise."""
@@ -42,6 +44,30 @@ def set_default_target(desk: Any, percent: float) -> None:
 def default_target(desk: Any) -> float:
     """The desk's configured default target, or casetrail's own when none was given."""
     return float(desk.__dict__.get(TARGET_ATTRIBUTE, DEFAULT_TARGET_PERCENT))
+
+
+DEFAULT_CAPA_WARN_AT = 0.8
+"""The share of a CAPA item's time (issue to due) after which its owner is warned, as a
+milestone's 80 % warning, unless ``surveys.toml`` says otherwise."""
+WARN_ATTRIBUTE = "capa_warn_at"
+
+
+def set_capa_warning(desk: Any, fraction: float) -> None:
+    """Give the desk the configured warning share (``config/data/surveys.toml``)."""
+    if not 0 < fraction < 1:
+        raise InvalidValue("capa_warn_at", "must lie between 0 and 1 (a share of the time)")
+    desk.__dict__[WARN_ATTRIBUTE] = float(fraction)
+
+
+def capa_warning(desk: Any) -> float:
+    """The desk's configured warning share, or casetrail's own when none was given."""
+    return float(desk.__dict__.get(WARN_ATTRIBUTE, DEFAULT_CAPA_WARN_AT))
+
+
+def warning_instant(issued: datetime, due: datetime, fraction: float) -> datetime:
+    """When ``fraction`` of the time from ``issued`` to ``due`` has passed, to the second up."""
+    seconds = math.ceil((due - issued).total_seconds() * fraction)
+    return issued + timedelta(seconds=seconds)
 
 
 MAX_QUESTIONS = 50
@@ -199,8 +225,12 @@ class Survey(Recorded):
 
     # ---------------------------------------------------------------- CAPA
 
-    def issue_capa(self, meta: Meta, items: list[dict[str, Any]]) -> list[str]:
-        """Issue action items (department, owner, description, due_at); returns their numbers."""
+    def issue_capa(
+        self, meta: Meta, items: list[dict[str, Any]], warn_at: float | None = None
+    ) -> list[str]:
+        """Issue action items (department, owner, description, due_at); returns their numbers.
+        With ``warn_at`` (a share of each item's time), each item is warned at that instant
+        (recorded on the item: replay does not depend on today's configuration)."""
         self._require("issue_capa", SurveyState.ANALYSED, SurveyState.CAPA_ISSUED)
         if not items:
             raise InvalidValue("items", "issue at least one corrective or preventive action")
@@ -221,6 +251,14 @@ class Survey(Recorded):
                     "owner": item.get("owner"),
                     "description": item["description"],
                     "due_at": due,
+                    **(
+                        {}
+                        if warn_at is None
+                        else {
+                            "warn_at": warning_instant(meta.occurred_at, due, warn_at),
+                            "warn_threshold": warn_at,
+                        }
+                    ),
                 }
             )
         self._capa_issued(meta=meta, number=self.number, items=issued)
@@ -229,7 +267,12 @@ class Survey(Recorded):
     @event("CapaIssued")
     def _capa_issued(self, meta: Meta, number: str, items: list[dict[str, Any]]) -> None:
         for item in items:
-            self.capa[item["item"]] = {**item, "completed_at": None, "breached": False}
+            self.capa[item["item"]] = {
+                **item,
+                "completed_at": None,
+                "breached": False,
+                "warned": False,
+            }
         self.state = SurveyState.CAPA_ISSUED
 
     def due_actions(self, until: datetime) -> list[dict[str, Any]]:
@@ -240,19 +283,69 @@ class Survey(Recorded):
             for key, v in self.capa.items()
             if v["completed_at"] is None and not v["breached"] and v["due_at"] <= until
         ]
-        return sorted(due, key=lambda a: (a["at"], a["cycle"]))
+        # Items issued with a warning instant (earlier items have none) are warned first.
+        due += [
+            {
+                "action": "record_warning",
+                "milestone": "capa",
+                "cycle": int(key),
+                "at": warned,
+                "threshold": v["warn_threshold"],
+            }
+            for key, v in self.capa.items()
+            if (warned := as_instant(v.get("warn_at"))) is not None
+            and v["completed_at"] is None
+            and not v["breached"]
+            and not v.get("warned")
+            and warned <= until
+        ]
+        return sorted(due, key=lambda a: (a["at"], a["action"] != "record_warning", a["cycle"]))
 
     def sla_command(
         self, action: dict[str, Any], actor: dict[str, Any], command_id: str
-    ) -> RecordCapaBreach:
+    ) -> RecordCapaBreach | RecordCapaWarning:
         """The command the SLA clock sends for a due action of :meth:`due_actions`."""
-        return RecordCapaBreach(
+        step = RecordCapaWarning if action["action"] == "record_warning" else RecordCapaBreach
+        return step(
             **actor,
             survey_id=self.id,
             item=str(action["cycle"]),
             occurred_at=action["at"],
             command_id=command_id,
         )
+
+    def record_capa_warning(self, meta: Meta, item: str) -> None:
+        """An open CAPA item reached its warning instant (recorded by the SLA clock)."""
+        self._require("record_capa_warning", SurveyState.CAPA_ISSUED, SurveyState.CLOSED)
+        found = self.capa.get(item)
+        if found is None:
+            raise InvalidValue("item", f"survey {self.number} has no CAPA item {item}")
+        warned = as_instant(found.get("warn_at"))
+        if warned is None or found["completed_at"] is not None or found["breached"]:
+            rule = f"CAPA item {item} has no warning due (none set, completed or breached)"
+        elif found.get("warned"):
+            rule = f"CAPA item {item} was warned already"
+        elif meta.occurred_at < warned:
+            rule = f"CAPA item {item} is to be warned at {warned.isoformat()}, not before"
+        else:
+            self._capa_item_warned(
+                meta=meta,
+                item=item,
+                threshold=found["warn_threshold"],
+                due_at=found["due_at"],
+            )
+            return
+        raise InvariantViolated(
+            kind="survey",
+            ticket=self.number,
+            state=self.state.value,
+            action="record_capa_warning",
+            rule=rule,
+        )
+
+    @event("CapaItemWarned")
+    def _capa_item_warned(self, meta: Meta, item: str, threshold: float, due_at: datetime) -> None:
+        self.capa[item] = {**self.capa[item], "warned": True}
 
     def record_capa_breach(self, meta: Meta, item: str) -> None:
         """An open CAPA item passed its due instant (recorded by the SLA clock)."""
@@ -400,6 +493,12 @@ class RecordCapaBreach(SurveyCommand):
     item: Annotated[str, Field(min_length=1, max_length=4, pattern=r"^[0-9]+$")]
 
 
+class RecordCapaWarning(SurveyCommand):
+    """An open CAPA item reached its warning instant (sent by the SLA clock, at that instant)."""
+
+    item: Annotated[str, Field(min_length=1, max_length=4, pattern=r"^[0-9]+$")]
+
+
 # ------------------------------------------------------------------ handlers
 
 
@@ -446,6 +545,7 @@ def design_survey(desk: Any, cmd: DesignSurvey) -> Any:
     CompleteCapaItem,
     CloseSurvey,
     RecordCapaBreach,
+    RecordCapaWarning,
 )
 def act_on_survey(desk: Any, cmd: SurveyCommand) -> Any:
     survey: Survey = desk._load(Survey, cmd.survey_id, "survey")
@@ -462,11 +562,15 @@ def act_on_survey(desk: Any, cmd: SurveyCommand) -> Any:
             case AnalyseSurvey():
                 survey.analyse(meta)
             case IssueCapa():
-                survey.issue_capa(meta, [item.model_dump() for item in cmd.items])
+                survey.issue_capa(
+                    meta, [item.model_dump() for item in cmd.items], capa_warning(desk)
+                )
             case CompleteCapaItem():
                 survey.complete_capa_item(meta, cmd.item, cmd.note)
             case CloseSurvey():
                 survey.close(meta)
             case RecordCapaBreach():
                 survey.record_capa_breach(meta, cmd.item)
+            case RecordCapaWarning():
+                survey.record_capa_warning(meta, cmd.item)
     return desk._outcome(survey, desk._save_all(survey))

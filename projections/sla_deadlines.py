@@ -26,8 +26,8 @@ plumbing of ``ticket_facts.py``).
 
 A survey's corrective and preventive actions (CAPA) are deadlines too: one row per item, keyed
 (survey, ``capa``, item number), kind ``survey``, on a 24x7 clock from the issue to the item's
-due instant (``projections.surveys.capa_clock_row``), breached when the SLA clock records it
-overdue; the row leaves when the item is completed.
+due instant (``projections.surveys.capa_clock_row``), warned and breached when the SLA clock
+records it so; the row leaves when the item is completed.
 """
 
 from __future__ import annotations
@@ -465,6 +465,23 @@ class SlaDeadlines(Projection):
         """Each corrective/preventive action's deadline, a clock like a ticket's milestone."""
         for item in event.items:
             rows.put(TABLE, capa_clock_row(event, item))
+
+    def on_CapaItemWarned(self, event: Any, rows: Rows) -> None:
+        """The SLA clock warned the item's owner: the breach is next."""
+        row = rows.get(TABLE, capa_clock_key(event))
+        if row is not None and row["state"] == "running":
+            warnings = sorted({*row["warnings"], event.threshold})
+            at, action = next_step(row["schedule"], warnings, False, [])
+            rows.put(
+                TABLE,
+                {
+                    **row,
+                    "warnings": warnings,
+                    "next_action_at": at,
+                    "next_action": action,
+                    "updated_at": event.meta.occurred_at,
+                },
+            )
 
     def on_CapaItemBreached(self, event: Any, rows: Rows) -> None:
         """The SLA clock recorded the item overdue: breached, nothing more to schedule."""

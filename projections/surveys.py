@@ -17,7 +17,9 @@ Three tables:
 :func:`capa_clock_row` is the row a CAPA item's deadline takes among the SLA deadlines
 (``projections/sla_deadlines.py``): the survey stands in for the ticket, ``milestone`` is
 ``capa`` and ``cycle`` the item's number, on a 24x7 clock from the issue to the due instant,
-its one scheduled step the breach at that instant (the SLA clock records ``CapaItemBreached``).
+its scheduled steps a warning at the item's warning instant (``surveys.toml``: by default when
+80 % of its time is used; items issued before warnings existed have none), recorded as
+``CapaItemWarned``, and the breach at the due instant (``CapaItemBreached``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def capa_clock_row(event: Any, item: dict[str, Any]) -> Row:
     issued = event.meta.occurred_at
     due = instant(item["due_at"])
     assert due is not None
+    # An item issued with a warning instant is warned first (earlier items have none).
+    warned = instant(item.get("warn_at"))
+    warning = (
+        []
+        if warned is None
+        else [{"type": "warning", "threshold": item["warn_threshold"], "at": stamp(warned)}]
+    )
+    first: dict[str, Any] = (
+        {"action": "record_breach"}
+        if warned is None
+        else {"action": "raise_sla_warning", "threshold": item["warn_threshold"]}
+    )
     return {
         "ticket_id": str(event.originator_id),
         "milestone": CAPA_MILESTONE,
@@ -59,9 +73,9 @@ def capa_clock_row(event: Any, item: dict[str, Any]) -> Row:
         "state": "running",
         "warnings": [],
         "escalation_level": 0,
-        "next_action_at": due,
-        "next_action": {"action": "record_breach"},
-        "schedule": [{"type": "breach", "at": stamp(due)}],
+        "next_action_at": due if warned is None else warned,
+        "next_action": first,
+        "schedule": [*warning, {"type": "breach", "at": stamp(due)}],
         "stopped_at": None,
         "used_seconds": None,
         "updated_at": issued,
@@ -69,7 +83,8 @@ def capa_clock_row(event: Any, item: dict[str, Any]) -> Row:
 
 
 def capa_clock_key(event: Any) -> tuple[str, str, int]:
-    """The SLA-deadline key of the item a ``CapaItemCompleted`` or ``CapaItemBreached`` names."""
+    """The SLA-deadline key of the item a ``CapaItemCompleted``, ``CapaItemWarned`` or
+    ``CapaItemBreached`` names."""
     return (str(event.originator_id), CAPA_MILESTONE, int(event.item))
 
 

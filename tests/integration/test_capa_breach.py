@@ -1,7 +1,8 @@
-"""The SLA clock records an overdue CAPA item like a milestone's breach, on SQLite and PostgreSQL.
+"""The SLA clock warns of and breaches an overdue CAPA item like a milestone, on both backends.
 
-A CAPA item's row in ``sla_deadlines`` schedules its breach at the due instant; the clock sends
-``RecordCapaBreach`` at that instant (simulated time), once; the row turns ``breached``; the
+A CAPA item's row in ``sla_deadlines`` schedules its warning at 80 % of its time and its breach
+at the due instant; the clock sends ``RecordCapaWarning`` and then ``RecordCapaBreach`` at those
+instants (simulated time), once each; the row shows the warning, then turns ``breached``; the
 item completed later leaves the deadlines, late.
 """
 
@@ -32,6 +33,7 @@ from workers.sla_clock import ProjectorViews, SimulatedClock, SlaClock
 pytestmark = pytest.mark.postgres
 
 DUE = bj(2026, 10, 20, 17, 0)
+WARN = bj(2026, 10, 19, 1, 0)  # 80 % of the 200 hours from the issue (10-12 09:00) to DUE
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -63,7 +65,19 @@ def test_an_overdue_capa_item_is_breached_by_the_clock_at_its_due_instant(
         item = CapaItemIn(department="station_1", description="整改", due_at=DUE)
         desk.handle(IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[item]))
 
-        assert sla.run_until(bj(2026, 10, 20, 16, 59)) == 0  # not yet due
+        # Issued at 10-12 09:00, due 10-20 17:00 (200 h): its owner is warned at 80 %, 160 h in
+        views.catch_up()
+        deadlines = followers[0]
+        (row,) = deadlines.store.dump(deadlines.projection.table("sla_deadlines"))
+        assert (row["next_action_at"], row["warnings"]) == (WARN, [])
+        assert sla.run_until(bj(2026, 10, 19, 0, 59)) == 0  # not yet at 80 %
+        assert sla.run_until(bj(2026, 10, 20, 16, 59)) == 1  # the warning, not yet the breach
+        warning = history(desk, survey.id)[-1]
+        assert type(warning).__name__ == "CapaItemWarned"
+        assert (warning.meta.occurred_at, warning.threshold) == (WARN, 0.8)
+        views.catch_up()
+        (row,) = deadlines.store.dump(deadlines.projection.table("sla_deadlines"))
+        assert (row["state"], row["warnings"], row["next_action_at"]) == ("running", [0.8], DUE)
         assert sla.run_until(bj(2026, 10, 21, 9, 0)) == 1
         assert sla.run_until(bj(2026, 10, 22, 9, 0)) == 0  # once
         breach = history(desk, survey.id)[-1]
@@ -71,7 +85,6 @@ def test_an_overdue_capa_item_is_breached_by_the_clock_at_its_due_instant(
         assert breach.meta.occurred_at == DUE
         assert breach.meta.actor == "sla-clock"
         views.catch_up()
-        deadlines = followers[0]
         (row,) = deadlines.store.dump(deadlines.projection.table("sla_deadlines"))
         assert (row["milestone"], row["cycle"], row["state"]) == ("capa", 1, "breached")
         assert (row["due_at"], row["next_action_at"]) == (DUE, None)

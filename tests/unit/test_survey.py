@@ -21,9 +21,10 @@ from domain.survey import (
     IssueCapa,
     RecordSurveyResponse,
     Survey,
+    set_capa_warning,
     set_default_target,
 )
-from tests.factories import SUPERVISOR, SYSTEM, FakeClock, bj, history, names
+from tests.factories import SUPERVISOR, SYSTEM, FakeClock, bj, history, meta_at, names
 
 SURVEY: dict[str, Any] = {
     "title": "2026年第四季度客户满意度调查",
@@ -184,13 +185,32 @@ def test_capa_items_need_a_future_due_and_known_numbers(
 def test_a_capa_breach_only_from_its_due_instant_and_once(
     memory_desk: Desk, clock: FakeClock
 ) -> None:
+    set_capa_warning(memory_desk, 0.5)  # given warnings at half of an item's time
     survey = analysed(memory_desk, 1, 1)
+    issued_at = clock.now
     memory_desk.handle(IssueCapa(**SUPERVISOR, survey_id=survey.id, items=[item(clock, 1)]))
     agg: Survey = memory_desk._load(Survey, survey.id, "survey")
-    due = clock.now + timedelta(days=1)
+    due = issued_at + timedelta(days=1)
+    warn = issued_at + timedelta(hours=12)
+    # the warning first, at half its time, once
+    assert agg.due_actions(warn - timedelta(seconds=1)) == []
+    (warning,) = agg.due_actions(due - timedelta(seconds=1))
+    assert (warning["action"], warning["at"], warning["threshold"]) == ("record_warning", warn, 0.5)
+    clock.set(warn)
+    warned = memory_desk.handle(agg.sla_command(warning, SYSTEM, "warn-1"))
+    assert warned.events == ["CapaItemWarned"]
+    with pytest.raises(InvariantViolated, match="warned already"):
+        memory_desk.handle(agg.sla_command(warning, SYSTEM, "warn-2"))
+    agg = memory_desk._load(Survey, survey.id, "survey")
     assert agg.due_actions(due - timedelta(seconds=1)) == []
+    # then the breach, only from its due instant, once
     (action,) = agg.due_actions(due)
-    assert (action["milestone"], action["cycle"], action["at"]) == ("capa", 1, due)
+    assert (action["action"], action["milestone"], action["cycle"], action["at"]) == (
+        "record_breach",
+        "capa",
+        1,
+        due,
+    )
     early = agg.sla_command({**action, "at": due - timedelta(hours=1)}, SYSTEM, "early")
     clock.set(due + timedelta(hours=2))
     with pytest.raises(InvariantViolated, match="not before"):
@@ -201,3 +221,20 @@ def test_a_capa_breach_only_from_its_due_instant_and_once(
     with pytest.raises(InvariantViolated, match="breached already"):
         memory_desk.handle(again)
     assert memory_desk._load(Survey, survey.id, "survey").due_actions(due) == []
+
+
+def test_a_capa_item_recorded_without_a_warning_instant_is_only_breached(
+    memory_desk: Desk, clock: FakeClock
+) -> None:
+    # Given an item as stored before warnings existed (no warn_at on it)
+    survey = analysed(memory_desk, 1, 1)
+    agg: Survey = memory_desk._load(Survey, survey.id, "survey")
+    due = clock.now + timedelta(days=10)
+    agg.issue_capa(
+        meta_at(clock.now, SUPERVISOR),
+        [{"department": "station_1", "owner": None, "description": "整改", "due_at": due}],
+    )
+    # When the SLA clock asks what is due up to and past its due instant
+    # Then nothing but the breach, at the due instant
+    assert agg.due_actions(due - timedelta(seconds=1)) == []
+    assert [a["action"] for a in agg.due_actions(due)] == ["record_breach"]
