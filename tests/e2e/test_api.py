@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +85,6 @@ class Api:
 
     def head(self) -> int:
         return int(self.runtime.desk.recorder.max_notification_id() or 0)
-
-
-@pytest.fixture
-def api(clock: FakeClock, tmp_path: Path) -> Iterator[Api]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite'}")
-    desk = make_desk(clock, env=settings.eventsourcing_env())
-    with TestClient(create_app(settings, desk=desk, workers=False)) as client:
-        yield Api(client, clock)
-    desk.close()
 
 
 # ------------------------------------------------------------------ shape and auth

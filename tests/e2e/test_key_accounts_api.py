@@ -3,42 +3,13 @@ manager's worklist; three complaints in a quarter → flagged on it; the quarter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from fastapi.testclient import TestClient
-
-from api.app import create_app
-from config.settings import Settings
-from tests.e2e.test_api import CALLER, V1, who
-from tests.factories import FakeClock, make_desk
-
-
-class Client:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.runtime = client.app.state.runtime  # type: ignore[attr-defined]
-
-    def post(self, path: str, user: str, body: dict[str, Any] | None = None) -> Any:
-        return self.client.post(V1 + path, json=body or {}, headers=who(user))
-
-    def get(self, path: str, user: str, **params: Any) -> Any:
-        return self.client.get(V1 + path, params=params, headers=who(user))
-
-
-@pytest.fixture
-def api(clock: FakeClock, tmp_path: Path) -> Iterator[Client]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite'}")
-    desk = make_desk(clock, env=settings.eventsourcing_env())
-    with TestClient(create_app(settings, desk=desk, workers=False)) as client:
-        yield Client(client)
-    desk.close()
+from tests.e2e.test_api import CALLER, Api
 
 
 def test_a_key_accounts_complaints_reach_its_managers_worklist_and_the_report(
-    api: Client,
+    api: Api,
 ) -> None:
     customer = {
         "name": "湘江钢铁集团",
@@ -81,7 +52,7 @@ def test_a_key_accounts_complaints_reach_its_managers_worklist_and_the_report(
     assert refused.json()["code"] == "invalid_input"
 
 
-def test_a_visit_to_a_flagged_customer_over_http(api: Client) -> None:
+def test_a_visit_to_a_flagged_customer_over_http(api: Api) -> None:
     customer = {
         "name": "湘江钢铁集团",
         "customer_type": "group",
@@ -143,7 +114,7 @@ def test_a_visit_to_a_flagged_customer_over_http(api: Client) -> None:
 
 
 def test_the_lookup_at_intake_says_a_callers_complaints_this_quarter_and_the_flag(
-    api: Client,
+    api: Api,
 ) -> None:
     customer = {"name": "罗先生", "customer_type": "residential", "phone": "13911112222"}
     cid = api.post("/customers", "front", customer).json()["id"]

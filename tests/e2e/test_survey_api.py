@@ -3,42 +3,12 @@ deadlines in ``/sla/deadlines`` → a completed item leaves them; the year-end s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-from fastapi.testclient import TestClient
-
-from api.app import create_app
-from config.settings import Settings
-from tests.e2e.test_api import CALLER, V1, who
-from tests.factories import FakeClock, bj, make_desk
-
-
-class Client:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.runtime = client.app.state.runtime  # type: ignore[attr-defined]
-
-    def post(self, path: str, user: str, body: dict[str, Any] | None = None) -> Any:
-        return self.client.post(V1 + path, json=body or {}, headers=who(user))
-
-    def get(self, path: str, user: str, **params: Any) -> Any:
-        return self.client.get(V1 + path, params=params, headers=who(user))
-
-
-@pytest.fixture
-def api(clock: FakeClock, tmp_path: Path) -> Iterator[Client]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.sqlite'}")
-    desk = make_desk(clock, env=settings.eventsourcing_env())
-    with TestClient(create_app(settings, desk=desk, workers=False)) as client:
-        yield Client(client)
-    desk.close()
+from tests.e2e.test_api import CALLER, Api
+from tests.factories import FakeClock, bj
 
 
 def test_a_short_survey_needs_capa_whose_deadlines_show_until_done(
-    api: Client, clock: FakeClock
+    api: Api, clock: FakeClock
 ) -> None:
     design = {
         "title": "营业厅满意度调查",
@@ -103,7 +73,7 @@ def test_a_short_survey_needs_capa_whose_deadlines_show_until_done(
     assert [(i["item"], i["state"], i["on_time"]) for i in capa] == [("1", "done", True)]
 
 
-def test_year_end_lists_top_categories_as_next_years_sources(api: Client, clock: FakeClock) -> None:
+def test_year_end_lists_top_categories_as_next_years_sources(api: Api, clock: FakeClock) -> None:
     # 2026 by hand: billing 2, service_attitude 1; the 2025-12-31 23:00 Beijing call is 2025.
     for category, at in (
         ("billing", "2026-03-01T09:00:00+08:00"),
