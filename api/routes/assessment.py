@@ -16,10 +16,11 @@ answered for jointly (连带责任). The steps of one department's month, each a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -204,27 +205,46 @@ def _writes(user: User) -> None:
         raise forbidden(f"role {user.role.value} may not sign an assessment off")
 
 
-def _send(
-    runtime: Runtime,
+@dataclass(frozen=True)
+class Step:
+    """What every step of a department's month is sent with: the month it addresses (path),
+    the caller, and the write headers (``If-Match``, ``Idempotency-Key``)."""
+
+    department: str
+    month: str
+    request: Request
+    user: User
+    runtime: Runtime
+    if_match: str | None
+    idempotency_key: str | None
+
+    def send(self, command: type[Command], fields: dict[str, Any]) -> JSONResponse:
+        """Run ``command`` for this department's month and answer with the month."""
+        return execute(
+            self.runtime,
+            self.request,
+            self.user,
+            command,
+            {"assessed_department": self.department, "month": self.month, **fields},
+            present=_present,
+            key=self.idempotency_key,
+            if_match=self.if_match,
+        )
+
+
+def _step(
+    department: DepartmentPath,
+    month: MonthPath,
     request: Request,
-    user: User,
-    command: type,
-    department: str,
-    month: str,
-    fields: dict[str, Any],
-    key: str | None,
-    if_match: str | None,
-) -> JSONResponse:
-    return execute(
-        runtime,
-        request,
-        user,
-        command,
-        {"assessed_department": department, "month": month, **fields},
-        present=_present,
-        key=key,
-        if_match=if_match,
-    )
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Step:
+    return Step(department, month, request, user, runtime, if_match, idempotency_key)
+
+
+StepDep = Annotated[Step, Depends(_step)]
 
 
 @router.get("/reports/assessment", response_model=AssessmentReportOut, responses=ERRORS)
@@ -243,27 +263,17 @@ def report(user: CurrentUser, runtime: RuntimeDep, month: MonthQuery) -> JSONRes
     response_model=AssessmentMonthOut,
     responses=ERRORS,
 )
-def propose(
-    department: DepartmentPath,
-    month: MonthPath,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    body: StepBody | None = None,
-) -> JSONResponse:
+def propose(step: StepDep, body: StepBody | None = None) -> JSONResponse:
     """Propose the month: the items computed from the view under the rules in force, less the
     items the unit assessed itself (supervisors, admins)."""
-    _supervises(user)
+    _supervises(step.user)
+    runtime, department, month = step.runtime, step.department, step.month
     facts, months = month_rows(runtime.reader.follower(VIEW).store, month)
     parents = parents_of(runtime.desk.directory, [department], month, runtime.settings.timezone)
     proposal = proposal_for(department, month, facts, months, _rules(runtime), parents)
-    fields = {"proposal": proposal.model_dump(mode="json"), **_when(body)}
-    return _send(
-        runtime, request, user, ProposeAssessment, department, month, fields, idempotency_key,
-        if_match,
-    )  # fmt: skip
+    return step.send(
+        ProposeAssessment, {"proposal": proposal.model_dump(mode="json"), **_when(body)}
+    )
 
 
 def _when(body: BaseModel | None) -> dict[str, Any]:
@@ -276,23 +286,10 @@ def _when(body: BaseModel | None) -> dict[str, Any]:
     response_model=AssessmentMonthOut,
     responses=ERRORS,
 )
-def self_assess(
-    department: DepartmentPath,
-    month: MonthPath,
-    body: SelfAssessBody,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+def self_assess(body: SelfAssessBody, step: StepDep) -> JSONResponse:
     """The unit assessed this fault itself (子公司已自行考核): not assessed again."""
-    _of_unit(runtime, user, department)
-    fields = body.model_dump(exclude_none=True)
-    return _send(
-        runtime, request, user, SelfAssessItem, department, month, fields, idempotency_key,
-        if_match,
-    )  # fmt: skip
+    _of_unit(step.runtime, step.user, step.department)
+    return step.send(SelfAssessItem, body.model_dump(exclude_none=True))
 
 
 @router.post(
@@ -300,23 +297,10 @@ def self_assess(
     response_model=AssessmentMonthOut,
     responses=ERRORS,
 )
-def dispute(
-    department: DepartmentPath,
-    month: MonthPath,
-    body: DisputeBody,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+def dispute(body: DisputeBody, step: StepDep) -> JSONResponse:
     """The unit disputes an item of the proposal, saying why."""
-    _of_unit(runtime, user, department)
-    fields = body.model_dump(exclude_none=True)
-    return _send(
-        runtime, request, user, DisputeAssessment, department, month, fields, idempotency_key,
-        if_match,
-    )  # fmt: skip
+    _of_unit(step.runtime, step.user, step.department)
+    return step.send(DisputeAssessment, body.model_dump(exclude_none=True))
 
 
 @router.post(
@@ -324,23 +308,10 @@ def dispute(
     response_model=AssessmentMonthOut,
     responses=ERRORS,
 )
-def resolve(
-    department: DepartmentPath,
-    month: MonthPath,
-    body: ResolveBody,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+def resolve(body: ResolveBody, step: StepDep) -> JSONResponse:
     """Resolve an item's dispute: upheld, or cancelled (its points go) (supervisors, admins)."""
-    _supervises(user)
-    fields = body.model_dump(exclude_none=True)
-    return _send(
-        runtime, request, user, ResolveAssessmentDispute, department, month, fields,
-        idempotency_key, if_match,
-    )  # fmt: skip
+    _supervises(step.user)
+    return step.send(ResolveAssessmentDispute, body.model_dump(exclude_none=True))
 
 
 @router.post(
@@ -348,19 +319,7 @@ def resolve(
     response_model=AssessmentMonthOut,
     responses=ERRORS,
 )
-def sign_off(
-    department: DepartmentPath,
-    month: MonthPath,
-    request: Request,
-    user: CurrentUser,
-    runtime: RuntimeDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-    body: StepBody | None = None,
-) -> JSONResponse:
+def sign_off(step: StepDep, body: StepBody | None = None) -> JSONResponse:
     """The responsible leader signs the month off (考核分值由分管领导签发); anyone else: 422."""
-    _writes(user)
-    return _send(
-        runtime, request, user, SignOffAssessment, department, month, _when(body),
-        idempotency_key, if_match,
-    )  # fmt: skip
+    _writes(step.user)
+    return step.send(SignOffAssessment, _when(body))
