@@ -1,7 +1,7 @@
 /* Agent workspace: intake form with validation, queue ordered by next deadline, live countdowns. */
 "use strict";
 (async () => {
-  const { el, t, v, api, qs } = CT;
+  const { el, t, v, api, qs, fill } = CT;
   const OPTIONS = {
     kind: ["complaint", "fault_repair", "new_connection", "meter_dispute", "billing_adjustment", "inquiry", "suggestion", "report"],
     priority: ["normal", "low", "high", "urgent"], area: ["urban", "rural", "remote"],
@@ -15,7 +15,6 @@
     values.forEach((x) => sel.append(el("option", { value: x }, v(x))));
   }
 
-  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => values[k]);
   const form = document.getElementById("intake");
   function clearErrors() {
     form.querySelectorAll(".field-error").forEach((n) => { n.textContent = ""; });
@@ -94,19 +93,19 @@
   }
   // Only the newest request may fill the list: an older answer arriving late (the first
   // load, a search typed over it) is dropped, so the list and its count always match the box.
-  let asked = 0;
+  const askQueue = CT.newest();
   async function loadQueue() {
     const box = document.getElementById("queue");
     if (!CT.token()) { box.replaceChildren(el("p", { class: "muted" }, t("not_signed_in"))); return; }
     const text = search.value.trim();
-    const mine = ++asked;
+    const current = askQueue();
     box.setAttribute("aria-busy", "true");
     const params = text ? { q: text } : { ...Object.fromEntries(VIEWS)[view] };
     tabs.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", !text && b.dataset.view === view));
     try {
       // Lists show phones masked and record no reads (reveal=false): the ticket page shows them.
       const page = await api("/tickets" + qs({ ...params, limit: PAGE, offset, sort: text ? "-received_at" : "next_due_at", reveal: false }));
-      if (mine !== asked) return;
+      if (!current()) return;
       const cols = [
         { label: "number", render: (r) => el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number) },
         { label: "kind", render: (r) => v(r.kind) }, { label: "state", render: (r) => el("span", { class: "badge" }, v(r.state)) },
@@ -124,7 +123,7 @@
       box.dataset.shows = text;
       box.setAttribute("aria-busy", "false");
     } catch (e) {
-      if (mine !== asked) return;
+      if (!current()) return;
       box.replaceChildren(el("p", { class: "field-error" }, CT.errText(e)));
       box.setAttribute("aria-busy", "false");
     }
@@ -165,7 +164,7 @@
   // like one outage (the rule in outage_rule.toml), so the agent links instead of dispatching
   // a crew per caller. The agent decides: the choice is a radio button, "do not link" included.
   const kind = form.elements.kind, feeder = form.elements.feeder, hint = document.getElementById("outage-hint");
-  let hintAsked = 0;
+  const askHint = CT.newest();
   function showFeeder() {
     const fault = kind.value === "fault_repair";
     document.getElementById("feeder-row").hidden = !fault;
@@ -182,11 +181,11 @@
   }
   async function lookupOutage() {
     const text = feeder.value.trim();
-    const mine = ++hintAsked;
+    const current = askHint();
     if (kind.value !== "fault_repair" || !text) { hint.hidden = true; hint.replaceChildren(); return; }
     try {
       const found = await api("/outages/suggestions" + qs({ area: form.elements.area.value, feeder: text }));
-      if (mine !== hintAsked) return;
+      if (!current()) return;
       const parts = [];
       if (found.incidents.length) parts.push(choices(found.incidents));
       if (found.cluster.length) {
@@ -201,13 +200,15 @@
       hint.replaceChildren(...parts);
       hint.hidden = !parts.length;
     } catch (e) {
-      if (mine !== hintAsked) return;
+      if (!current()) return;
       if (e.body && e.body.errors) { hint.hidden = true; e.body.errors.forEach((x) => fieldError(x.field === "feeder" ? "feeder" : "_form", x.message)); }
     }
   }
+  const link = (incidentId, ticketId) => api(`/outages/${incidentId}/link`,
+    { json: { ticket_id: ticketId }, headers: { "Idempotency-Key": `link-${incidentId}-${ticketId}` } });
   async function linkCall(incidentId, ticketId) {
     try {
-      const o = await api(`/outages/${incidentId}/link`, { json: { ticket_id: ticketId }, headers: { "Idempotency-Key": `link-${incidentId}-${ticketId}` } });
+      const o = await link(incidentId, ticketId);
       return el("p", { id: "outage-linked", "data-incident": o.id }, `${t("outage_linked")}: ${o.number} (${o.tickets.length})`);
     } catch (e) { return el("p", { class: "field-error", id: "outage-linked" }, `${t("outage_linked")}: ${CT.errText(e)}`); }
   }
@@ -218,7 +219,7 @@
       const o = await api("/outages", { json: { area: form.elements.area.value, feeder: feeder.value.trim(),
         repair_department: form.elements.station.value, started_at: found.cluster[0].received_at },
         headers: { "Idempotency-Key": "outage-" + Date.now() + "-" + Math.random() } });
-      for (const c of found.cluster) await api(`/outages/${o.id}/link`, { json: { ticket_id: c.ticket_id }, headers: { "Idempotency-Key": `link-${o.id}-${c.ticket_id}` } });
+      for (const c of found.cluster) await link(o.id, c.ticket_id);
       CT.flash(`${t("outage_opened")} ${o.number}`, "ok");
       hint.replaceChildren(choices([{ incident_id: o.id, number: o.number, feeder: o.feeder, started_at: o.started_at }]));
       hint.hidden = false;

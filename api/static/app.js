@@ -90,6 +90,11 @@ const CT = (() => {
     const txt = (d ? d + (lang() === "zh" ? "天 " : "d ") : "") + `${pad(h)}:${pad(m)}:${pad(s)}`;
     return neg ? "-" + txt : txt;
   }
+  // "{n} calls in {minutes} min" with its values filled in (a label table's template).
+  function fill(text, values) { return text.replace(/\{(\w+)\}/g, (_, k) => values[k]); }
+  // A series of requests of which only the newest may draw its answer (an older one may come
+  // back later): each call marks a new request and returns a check, true while it is the newest.
+  function newest() { let n = 0; return () => { const mine = ++n; return () => mine === n; }; }
   function pct(x) { return x === null || x === undefined ? "—" : (x * 100).toFixed(1) + "%"; }
 
   /* Countdowns: any element with data-due (ISO) ticks every second, no reload. */
@@ -258,5 +263,5 @@ const CT = (() => {
     open();
     return { close() { stopped = true; clearTimeout(timer); if (es) es.close(); } };
   }
-  return { API, api, qs, el, t, v, pv, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
+  return { API, api, qs, el, t, v, pv, fill, newest, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
 })();

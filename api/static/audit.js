@@ -24,11 +24,11 @@
 
   // Dragging the slider asks for many instants: only the newest answer is shown, so the state
   // beside the label is always the state at the instant the label names.
-  let asked = 0;
+  const askAsOf = CT.newest();
   async function showAsOf(asOf) {
-    const mine = ++asked;
+    const current = askAsOf();
     const tk = await api(`/tickets/${ticketId}` + qs(happened() ? { at: asOf } : { as_known_at: asOf }));
-    if (mine !== asked) return;
+    if (!current()) return;
     const unplaced = document.getElementById("asof-unplaced");
     unplaced.hidden = !(tk.unplaced && tk.unplaced.length);
     unplaced.textContent = unplaced.hidden ? "" : `${t("unplaced")}: ${tk.unplaced.join(", ")}`;
@@ -76,7 +76,6 @@
     } catch (e) { CT.flash(CT.errText(e), "error"); }
   }
   // The ticket's hash chain, re-checked by the server now, and the store's last full check.
-  const fill = (text, vals) => Object.entries(vals).reduce((s, [k, x]) => s.replace(`{${k}}`, x), text);
   function chainName(section, code) {
     const named = CT.state.names && CT.state.names[section] && CT.state.names[section][code];
     return named ? named[CT.lang()] || named.zh : t("chain");
@@ -90,11 +89,11 @@
     const last = c.store.last_verification;
     const upto = document.getElementById("chain-verified");
     upto.textContent = last && last.ok && last.position >= c.ticket.last_position
-      ? fill(t("chain_verified_upto"), { position: last.position.toLocaleString(), time: CT.fmtTime(last.verified_at) })
+      ? CT.fill(t("chain_verified_upto"), { position: last.position.toLocaleString(), time: CT.fmtTime(last.verified_at) })
       : t("chain_not_verified");
     upto.dataset.position = last ? last.position : "";
     document.getElementById("chain-ticket").textContent =
-      fill(t("chain_ticket_events"), { events: c.ticket.events, position: c.ticket.last_position.toLocaleString() });
+      CT.fill(t("chain_ticket_events"), { events: c.ticket.events, position: c.ticket.last_position.toLocaleString() });
     // The ticket's own first broken link, named by its rule; the store's is the CLI's sentence.
     const brk = c.ticket.first_break;
     const brkEl = document.getElementById("chain-break");
@@ -105,7 +104,7 @@
     brkEl.dataset.position = brk ? brk.position : "";
     const gen = document.getElementById("chain-genesis");
     gen.hidden = !c.store.genesis_position;
-    gen.textContent = gen.hidden ? "" : fill(t("chain_genesis"), { position: c.store.genesis_position.toLocaleString(), time: CT.fmtTime(c.store.genesis_at) });
+    gen.textContent = gen.hidden ? "" : CT.fill(t("chain_genesis"), { position: c.store.genesis_position.toLocaleString(), time: CT.fmtTime(c.store.genesis_at) });
     card.hidden = false;
   }
   function setStops() {

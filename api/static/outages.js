@@ -12,7 +12,7 @@
   STATES.forEach((s) => filter.append(el("option", { value: s }, s ? stateName(s) : t("filter_all"))));
   const canAct = me && ["agent", "supervisor", "admin"].includes(me.role);
   let chosen = new URLSearchParams(location.search).get("id");
-  let asked = 0;
+  const askList = CT.newest();
 
   const verdict = (due, done, onTime) => done === null || done === undefined
     ? el("span", { class: "countdown", "data-due": due })
@@ -20,10 +20,10 @@
       el("span", { class: "muted" }, ` (${t("outage_due")} ${CT.fmtTime(due)})`));
 
   async function loadList() {
-    const mine = ++asked;
+    const current = askList();
     try {
       const page = await api("/outages" + qs({ state: filter.value }));
-      if (mine !== asked) return;
+      if (!current()) return;
       const cols = [
         { label: "outage_number", render: (r) => r.number }, { label: "state", render: (r) => el("span", { class: "badge" }, stateName(r.state)) },
         { label: "feeder", render: (r) => r.feeder }, { label: "area", render: (r) => CT.v(r.area) },
@@ -38,7 +38,7 @@
       box.replaceChildren(CT.table(cols, page.incidents, { id: "incidents", rowAttrs: (r) => ({ "data-incident": r.incident_id, class: r.incident_id === chosen ? "chosen" : null }) }));
       box.querySelectorAll("#incidents tbody tr").forEach((tr) => tr.addEventListener("click", () => show(tr.dataset.incident)));
       CT.tickCountdowns();
-    } catch (e) { if (mine === asked) CT.flash(CT.errText(e), "error"); }
+    } catch (e) { if (current()) CT.flash(CT.errText(e), "error"); }
   }
 
   function fact(dl, label, value) { dl.append(el("dt", {}, t(label)), el("dd", {}, value)); }

@@ -16,14 +16,14 @@
     return met + late ? met / (met + late) : null;
   };
   function chart(id, svg) { const box = document.getElementById(id); box.querySelectorAll("svg,p").forEach((n) => n.remove()); box.append(svg); }
-  let asked = 0; // only the newest request's answer is drawn (an older one may come later)
+  const askReport = CT.newest(); // only the newest request's answer is drawn
   async function load() {
     const q = { from: form.elements.from.value, to: form.elements.to.value };
     if (form.elements.as_of.value) q.as_of = new Date(form.elements.as_of.value).toISOString();
-    const mine = ++asked;
+    const current = askReport();
     try {
       const rep = await api("/reports/departments" + qs(q));
-      if (mine !== asked) return;
+      if (!current()) return;
       const depts = rep.rows.filter((r) => r.department !== "TOTAL");
       document.getElementById("report-meta").textContent = `${rep.from} – ${rep.to} · ${t("as_of")} ${CT.fmtTime(rep.as_of)} · ${rep.source}`;
       chart("chart-ontime", Charts.bars(depts.map((r) => ({ label: name(r), value: onTime(r) })), { max: 1, format: pct, cls: "ontime" }));
@@ -44,7 +44,7 @@
         { label: "first_response_p50", cls: "num", render: dur("first_response") }, { label: "resolution_p50", cls: "num", render: dur("resolution") },
         { label: "backlog", cls: "num", render: (r) => r.backlog_total },
       ], rep.rows.map((r) => Object.assign({}, r, { transfers: r.transfers_out })), { id: "report-grid", rowAttrs: (r) => ({ "data-department": r.department }) }));
-    } catch (e) { if (mine === asked) CT.flash(CT.errText(e), "error"); }
+    } catch (e) { if (current()) CT.flash(CT.errText(e), "error"); }
   }
   form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
   load();
