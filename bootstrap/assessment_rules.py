@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from config import DATA_DIR
-from config.data_files import DataFileError, Problem, read_toml, validation_problems
+from config.data_files import SHIPPED, DataFileError, Problem, read_toml, validation_problems
 from config.settings import Settings, env_name
 from domain.assessment import AssessmentRules
 
@@ -30,13 +30,8 @@ class AssessmentRulesError(DataFileError):
 
 def rules_path(settings: Settings | None = None) -> Path | None:
     """The file the settings choose (None: the shipped one)."""
-    chosen = settings or Settings()
-    if chosen.assessment_rules_file is not None:
-        return chosen.assessment_rules_file
-    data_dir = chosen.data_dir
-    if data_dir is not None and (data_dir / DEFAULT_RULES.name).exists():
-        return data_dir / DEFAULT_RULES.name
-    return None
+    file = (settings or Settings()).data_file("assessment_rules")
+    return None if file.origin == SHIPPED else file.path
 
 
 def load_assessment_rules(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -25,11 +25,9 @@ from bootstrap.org_loader import load_directory
 from bootstrap.outage_rule import load_outage_rule
 from bootstrap.problem_customers import load_problem_threshold
 from bootstrap.surveys import SurveysConfig, load_survey_rules
-from config import DATA_DIR
 from config.data_files import (
     DATA_NAMES,
     RULE_NAMES,
-    SHIPPED,
     DataFile,
     DataFileError,
     DataName,
@@ -73,10 +71,7 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
     problems: list[Problem] = []
 
     def attempt(name: DataName | RuleName, load: Callable[[DataFile], Loaded]) -> None:
-        if name in DATA_NAMES:
-            file = settings.data_file(name)
-        else:
-            file = rule_file(settings, cast(RuleName, name))
+        file = settings.data_file(name)
         try:
             loaded[name], version, contents = load(file)
         except DataFileError as exc:
@@ -100,16 +95,6 @@ def check_data(settings: Settings) -> tuple[list[Checked], list[Problem]]:
     attempt("problem_customers", lambda f: _problem(load_problem_threshold(settings.data_dir)))
     attempt("surveys", lambda f: _surveys(load_survey_rules(settings.data_dir)))
     return [checked[name] for name in (*DATA_NAMES, *RULE_NAMES)], problems
-
-
-def rule_file(settings: Settings, name: RuleName) -> DataFile:
-    """Where a loop rule file is read from, as its loader chooses it."""
-    if name == "assessment_rules" and settings.assessment_rules_file is not None:
-        return DataFile(name, settings.assessment_rules_file, env_name("assessment_rules_file"))
-    own = settings.data_dir / f"{name}.toml" if settings.data_dir is not None else None
-    if own is not None and own.exists():
-        return DataFile(name, own, env_name("data_dir"))
-    return DataFile(name, DATA_DIR / f"{name}.toml", SHIPPED)
 
 
 def _assessment(rules: AssessmentRules) -> Loaded:

@@ -16,7 +16,7 @@ from pydantic import DirectoryPath, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config import DATA_DIR
-from config.data_files import SHIPPED, DataFile, DataName
+from config.data_files import SHIPPED, DataFile, DataName, RuleName
 
 
 class Settings(BaseSettings):
@@ -136,11 +136,12 @@ class Settings(BaseSettings):
         "(wins over data_dir)",
     )
 
-    def data_file(self, name: DataName) -> DataFile:
-        """Where the ``name`` data file is read from: its own setting, else ``data_dir`` when
-        the file is there, else the shipped one."""
+    def data_file(self, name: DataName | RuleName) -> DataFile:
+        """Where the ``name`` data file is read from: its own setting (the loop's rule files but
+        the assessment rules have none), else ``data_dir`` when the file is there, else the
+        shipped one."""
         filename = f"{name}.toml"
-        own: Path | None = getattr(self, f"{name}_file")
+        own: Path | None = getattr(self, f"{name}_file", None)
         if own is not None:
             return DataFile(name, own, env_name(f"{name}_file"))
         if self.data_dir is not None and (self.data_dir / filename).exists():
