@@ -502,12 +502,25 @@ class ImmediateTransaction(SQLiteTransaction):
         while True:
             try:
                 cursor.execute("BEGIN IMMEDIATE")
+                self._cursor = cursor
                 return cursor
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or time.monotonic() > deadline:
+                    cursor.sqlite_cursor.close()
                     raise
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, 0.25)
+
+    def __exit__(self, *exc: Any) -> None:
+        # The cursor is closed here, by the thread that owns the connection, before the commit
+        # or rollback. Left open, a cursor whose statement is still live is freed by the garbage
+        # collector once a failed write's traceback (a reference cycle) lets go of it, in
+        # whatever thread collects next; resetting the statement then waits for this
+        # connection's mutex. Were that thread holding the file's write lock while this
+        # connection's thread waited for it in BEGIN IMMEDIATE (holding the mutex), both would
+        # wait out the busy timeout: two SLA clocks on one file did, and a step failed.
+        self._cursor.sqlite_cursor.close()
+        super().__exit__(*exc)
 
 
 def immediate(datastore: SQLiteDatastore) -> AbstractContextManager[sqlite3.Cursor]:
