@@ -17,10 +17,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk, build_followers
+from cli.options import local_time
 from cli.report_cmd import report_app
 from config.settings import Settings
 from projections.account_manager_worklist import (
     FLAGS,
+    NAMES,
     TICKETS,
     VISITS,
     AccountManagerWorklist,
@@ -36,14 +38,29 @@ QUARTER = re.compile(r"^\d{4}Q[1-4]$")
 
 
 def _rows(*tables: str) -> list[list[dict[str, Any]]]:
+    """The view's rows of each table, caught up first; each row names its customer
+    (``customer_name`` beside ``customer_id``, as the API's rows do)."""
     settings = Settings()
     desk = build_desk(settings)
     try:
         [follower] = build_followers(settings, [AccountManagerWorklist()])
         Projector(desk, [follower]).catch_up()
-        return [list(follower.store.dump(follower.projection.table(t))) for t in tables]
+        dump = follower.store.dump
+        names = {r["customer_id"]: r["name"] for r in dump(follower.projection.table(NAMES))}
+        return [
+            [
+                {**r, "customer_name": names.get(r["customer_id"])}
+                for r in dump(follower.projection.table(t))
+            ]
+            for t in tables
+        ]
     finally:
         desk.close()
+
+
+def _customer(row: dict[str, Any]) -> str:
+    """A customer as a manager knows them: the name, then the id (the name may be erased)."""
+    return f"{row['customer_name'] or '—'}\n{row['customer_id']}"
 
 
 @account_manager_app.callback()
@@ -59,6 +76,7 @@ def worklist(
     """Open tickets of the manager's key customers; problem customers flagged for them (those
     without a visit plan await one); their visits awaiting a report."""
     all_tickets, all_flags, all_visits = _rows(TICKETS, FLAGS, VISITS)
+    settings = Settings()
     tickets = sorted(
         (r for r in all_tickets if r["manager"] == name and r["open"]),
         key=lambda r: (r["received_at"], r["ticket_id"]),
@@ -87,7 +105,7 @@ def worklist(
         table.add_column(head)
     for r in tickets:
         table.add_row(
-            r["number"], r["kind"], r["customer_id"], r["grade"], r["received_at"].isoformat()
+            r["number"], r["kind"], _customer(r), r["grade"], local_time(r["received_at"], settings)
         )
     console.print(table)
     flags = Table(title=f"problem customers 问题客户 ({len(flagged)})")
@@ -96,7 +114,7 @@ def worklist(
     flags.add_column("visit\n走访")
     for r in flagged:
         flags.add_row(
-            r["customer_id"],
+            _customer(r),
             r["quarter"],
             f"{r['complaints']} ≥ {r['threshold']}",
             ", ".join(r["evidence"]),
@@ -107,7 +125,9 @@ def worklist(
     for head in ("visit\n走访", "customer\n客户", "planned for\n计划时间", "purpose\n目的"):
         visits.add_column(head)
     for r in awaiting:
-        visits.add_row(r["visit_id"], r["customer_id"], r["planned_for"].isoformat(), r["purpose"])
+        visits.add_row(
+            r["visit_id"], _customer(r), local_time(r["planned_for"], settings), r["purpose"]
+        )
     console.print(visits)
 
 
@@ -133,7 +153,7 @@ def key_accounts(
     for r in report:
         rate = "—" if r["satisfaction"] is None else f"{100 * r['satisfaction']:.1f} %"
         table.add_row(
-            r["customer_id"],
+            _customer(r),
             r["grade"],
             r["manager"] or "—",
             str(r["tickets"]),

@@ -1,4 +1,4 @@
-"""What several commands read from their options the same way."""
+"""What several commands read from their options, and how they show instants, the same way."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ def instant_option(value: str, option: str, settings: Settings) -> datetime:
             param_hint=option,
         ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=settings.tz)
+
+
+def local_time(value: datetime | None, settings: Settings, fmt: str = "%m-%d %H:%M") -> str:
+    """An instant as a table shows it: in the configured timezone (business time); – for none."""
+    return "–" if value is None else value.astimezone(settings.tz).strftime(fmt)

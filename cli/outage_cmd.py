@@ -10,7 +10,7 @@ calls about one tripped feeder are 1 repair and 30 contacts.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bootstrap import build_desk, build_followers
+from cli.options import local_time
 from config.settings import Settings
 from projections.outages import COUNTERS, Outages, calls_of, department_daily, incident, incidents
 from workers.projector import Follower, Projector
@@ -51,10 +52,6 @@ def _caught_up(settings: Settings) -> Follower:
         return follower
     finally:
         desk.close()
-
-
-def _local(value: datetime | None, settings: Settings) -> str:
-    return "–" if value is None else value.astimezone(settings.tz).strftime("%m-%d %H:%M")
 
 
 def _met(value: bool | None) -> str:
@@ -93,9 +90,9 @@ def list_outages(
             r["number"],
             f"{r['area']} / {r['feeder']}",
             STATES.get(r["state"], r["state"]),
-            _local(r["started_at"], settings),
-            f"{_local(r['arrived_at'], settings)} {_met(r['arrival_on_time'])}",
-            f"{_local(r['restored_at'], settings)} {_met(r['restoration_on_time'])}",
+            local_time(r["started_at"], settings),
+            f"{local_time(r['arrived_at'], settings)} {_met(r['arrival_on_time'])}",
+            f"{local_time(r['restored_at'], settings)} {_met(r['restoration_on_time'])}",
             str(r["linked"]),
             str(r["answered"]),
             str(r["callbacks"]),
@@ -124,11 +121,11 @@ def show_outage(
         f"{STATES.get(row['state'], row['state'])}, {row['department']}, {row['policy']}"
     )
     console.print(
-        f"停电开始 started {_local(row['started_at'], settings)}; "
-        f"到达现场 arrival due {_local(row['arrival_due_at'], settings)}, "
-        f"arrived {_local(row['arrived_at'], settings)} {_met(row['arrival_on_time'])}; "
-        f"恢复送电 restoration due {_local(row['restoration_due_at'], settings)}, "
-        f"restored {_local(row['restored_at'], settings)} {_met(row['restoration_on_time'])}"
+        f"停电开始 started {local_time(row['started_at'], settings)}; "
+        f"到达现场 arrival due {local_time(row['arrival_due_at'], settings)}, "
+        f"arrived {local_time(row['arrived_at'], settings)} {_met(row['arrival_on_time'])}; "
+        f"恢复送电 restoration due {local_time(row['restoration_due_at'], settings)}, "
+        f"restored {local_time(row['restored_at'], settings)} {_met(row['restoration_on_time'])}"
     )
     table = Table(title=f"关联来电 linked calls ({len(calls)})")
     for head in ("number\n编号", "received\n受理", "state\n状态", "answered\n答复"):
@@ -136,9 +133,9 @@ def show_outage(
     for c in calls:
         table.add_row(
             c["number"],
-            _local(c["received_at"], settings),
+            local_time(c["received_at"], settings),
             c["state"] or "–",
-            _local(c["answered_at"], settings),
+            local_time(c["answered_at"], settings),
         )
     console.print(table)
 

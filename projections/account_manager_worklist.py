@@ -15,8 +15,10 @@ Two tables:
   (``visit_id``: null while it awaits a visit plan).
 - ``account_manager_visits``: one row per customer visit (客户走访) with its state: a manager's
   visits awaiting a report are those ``plan_approved``; archived ones are kept.
-
-Rows hold customer ids, never names: nothing personal, nothing for an erasure to blank.
+- ``account_manager_customers``: each customer's name, so that a manager reads who a row is
+  about (:func:`customer_name_sql` joins it to the other tables when they are read). The other
+  tables hold customer ids only; this one is the view's personal data, and a customer's
+  erasure blanks their name here, as a rebuild writes it (the registration decodes as erased).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from domain.key_accounts import KEY_GRADES, quarter_of
+from domain.personal import ERASED
 from projections.core import Projection, Row, Rows, Table, meta_of
 from projections.ticket_facts import SERVICE_STEP_EVENTS, STATE_AFTER, TERMINAL, TicketFacts
 
 TICKETS = "account_manager_tickets"
 FLAGS = "account_manager_flags"
 VISITS = "account_manager_visits"
+NAMES = "account_manager_customers"
 FACTS = TicketFacts(
     TICKETS,
     "ticket_id",
@@ -57,7 +61,8 @@ class AccountManagerWorklist(Projection):
     # A flag row meets its tally's, its customer's and its visit's events (several aggregates) in
     # log order; the Kafka topic orders each ticket's events only (core.Projection.log_order_only).
     log_order_only = True
-    version = 2
+    holds_personal_data = True  # customers' names: erasure blanks them, compaction rewrites
+    version = 3
     tables = (
         FACTS.table,
         Table(
@@ -90,7 +95,20 @@ class AccountManagerWorklist(Projection):
                 ("archived_at", "ts"),
             ),
         ),
+        Table(NAMES, key=("customer_id",), columns=(("customer_id", "text"), ("name", "text"))),
     )
+
+    # ---------------------------------------------------------------- customers
+
+    def on_CustomerRegistered(self, event: Any, rows: Rows) -> None:
+        rows.put(NAMES, {"customer_id": str(event.originator_id), "name": event.name})
+
+    def on_CustomerErased(self, event: Any, rows: Rows) -> None:
+        row = rows.get(NAMES, (str(event.originator_id),))
+        if row is not None:
+            rows.put(NAMES, {**row, "name": ERASED})
+
+    # ---------------------------------------------------------------- tickets
 
     def on_ComplaintReceived(self, event: Any, rows: Rows) -> None:
         customer = event.details.get("customer") or {}
@@ -183,6 +201,12 @@ class AccountManagerWorklist(Projection):
         self._visit(event, rows, state="archived", archived_at=meta_of(event).occurred_at)
 
 
+def customer_name_sql(names: str) -> str:
+    """SQL for the name of a row's customer (``t.customer_id``), ``names`` being the physical
+    name of the ``account_manager_customers`` table; null for a customer never registered."""
+    return f'(SELECT n."name" FROM "{names}" AS n WHERE n."customer_id" = t."customer_id")'
+
+
 def quarter_report(rows: Iterable[Row]) -> list[dict[str, Any]]:
     """Per key customer, of ``account_manager_tickets`` rows of one quarter: tickets, breaches,
     tickets with a verdict, satisfied ones and the satisfaction rate (satisfied / with a
@@ -193,6 +217,7 @@ def quarter_report(rows: Iterable[Row]) -> list[dict[str, Any]]:
             row["customer_id"],
             {
                 "customer_id": row["customer_id"],
+                "customer_name": row.get("customer_name"),
                 "grade": row["grade"],
                 "key_account": row["key_account"],
                 "manager": row["manager"],

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import forbidden, invalid_input
+from api.reads import Extra, ViewReader
 from api.responses import as_json
 from api.routes.command import add_command_route
 from api.runtime import Runtime
@@ -36,15 +37,28 @@ from domain.customer_visit import (
     PlanVisit,
     ReportVisit,
 )
-from projections.account_manager_worklist import FLAGS, TICKETS, VISITS, quarter_report
+from projections.account_manager_worklist import (
+    FLAGS,
+    NAMES,
+    TICKETS,
+    VISITS,
+    customer_name_sql,
+    quarter_report,
+)
 
 router = APIRouter(tags=["key accounts"])
 VIEW = "account_manager_worklist"
 QUARTER = re.compile(r"^\d{4}Q[1-4]$")
 
 
+def _named(reader: ViewReader) -> list[Extra]:
+    """Each row's ``customer_name`` beside its ``customer_id`` (erased: "[erased]")."""
+    return [Extra("customer_name", customer_name_sql(reader.table(VIEW, NAMES).name))]
+
+
 class WorklistOut(BaseModel):
-    """An account manager's open key-account tickets and flagged problem customers."""
+    """An account manager's open key-account tickets and flagged problem customers; every row
+    names its customer (``customer_name``) beside the id."""
 
     manager: str
     at: datetime = Field(description="The desk's now when the worklist was read")
@@ -80,19 +94,24 @@ def worklist(name: str, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
     """Open tickets of the manager's key customers, and problem customers flagged for them."""
     reader = runtime.reader
     mine = reader.equals("manager", name)
+    named = _named(reader)
     tickets = reader.select(
         VIEW,
         [mine, reader.equals("open", True)],
         '"received_at", "ticket_id"',
         table=TICKETS,
+        extra=named,
         limit=1000,
     )
-    flagged = reader.select(VIEW, [mine], '"quarter" DESC, "customer_id"', table=FLAGS, limit=1000)
+    flagged = reader.select(
+        VIEW, [mine], '"quarter" DESC, "customer_id"', table=FLAGS, extra=named, limit=1000
+    )
     awaiting = reader.select(
         VIEW,
         [mine, reader.equals("state", "plan_approved")],
         '"planned_for", "visit_id"',
         table=VISITS,
+        extra=named,
         limit=1000,
     )
     body = {
@@ -122,6 +141,7 @@ def key_account_report(
         [reader.equals("quarter", quarter)],
         '"customer_id", "ticket_id"',
         table=TICKETS,
+        extra=_named(reader),
         limit=1_000_000,
     )
     body = {

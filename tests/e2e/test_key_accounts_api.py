@@ -37,16 +37,21 @@ def test_a_key_accounts_complaints_reach_its_managers_worklist_and_the_report(
     worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
     assert [t["number"] for t in worklist["tickets"]] == sorted(numbers)
     assert {t["grade"] for t in worklist["tickets"]} == {"A"}
+    # Every row names its customer, as the manager knows them
+    assert {(t["customer_id"], t["customer_name"]) for t in worklist["tickets"]} == {
+        (cid, "湘江钢铁集团")
+    }
     # Three complaints in 2026Q4 = the default threshold of 3: flagged, with the evidence.
     [flag] = worklist["flagged"]
     assert (flag["quarter"], flag["complaints"], flag["threshold"]) == ("2026Q4", 3, 3)
     assert flag["evidence"] == numbers
+    assert flag["customer_name"] == "湘江钢铁集团"
     assert api.get("/account-managers/nobody/worklist", "supervisor").json()["tickets"] == []
 
     report = api.get("/reports/key-accounts", "supervisor", quarter="2026Q4").json()
-    assert [(r["customer_id"], r["tickets"], r["breaches"]) for r in report["rows"]] == [
-        (cid, 3, 0)
-    ]
+    assert [
+        (r["customer_id"], r["customer_name"], r["tickets"], r["breaches"]) for r in report["rows"]
+    ] == [(cid, "湘江钢铁集团", 3, 0)]
     refused = api.get("/reports/key-accounts", "supervisor", quarter="2026-Q4")
     assert refused.status_code == 422
     assert refused.json()["code"] == "invalid_input"
@@ -98,7 +103,9 @@ def test_a_visit_to_a_flagged_customer_over_http(api: Api) -> None:
     api.runtime.catch_up()
     worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
     assert worklist["awaiting_visit_plan"] == []
-    assert [v["visit_id"] for v in worklist["visits_awaiting_report"]] == [vid]
+    assert [(v["visit_id"], v["customer_name"]) for v in worklist["visits_awaiting_report"]] == [
+        (vid, "湘江钢铁集团")
+    ]
 
     reported = api.post(
         f"/visits/{vid}/report",

@@ -62,8 +62,12 @@ def test_the_worklist_and_the_quarterly_report_from_the_command_line(store: Sett
     }
     assert [f["customer_id"] for f in body["awaiting_visit_plan"]] == [str(flagged_only.id)]
     assert [v["visit_id"] for v in body["visits_awaiting_report"]] == [str(visit.id)]
+    # Every row names its customer beside the id
+    every = [*body["tickets"], *body["flagged"], *body["visits_awaiting_report"]]
+    assert {r["customer_name"] for r in every} == {"湘江钢铁集团"}
     shown = runner.invoke(app, ["account-manager", "worklist", "li-manager"])
     assert shown.exit_code == 0, shown.output
+    assert shown.output.count("湘江钢铁集团") == 6 + 2 + 1  # tickets, flags, visits
     assert "问题客户" in shown.output
     assert "3 ≥ 3" in shown.output
     assert "awaiting a plan" in shown.output
@@ -78,6 +82,7 @@ def test_the_worklist_and_the_quarterly_report_from_the_command_line(store: Sett
     table = runner.invoke(app, ["report", "key-accounts", "--quarter", "2026Q4"])
     assert table.exit_code == 0, table.output
     assert "大客户季度评估" in table.output
+    assert table.output.count("湘江钢铁集团") == 2
     refused = runner.invoke(app, ["report", "key-accounts", "--quarter", "2026-10"])
     assert refused.exit_code != 0
     assert "not a quarter" in refused.output

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from domain import commands as c
 from domain.desk import Desk, Outcome
+from domain.personal import ERASED
 from projections.account_manager_worklist import (
     FLAGS,
+    NAMES,
     TICKETS,
     AccountManagerWorklist,
     quarter_report,
@@ -18,9 +20,11 @@ from tests.factories import (
     FakeClock,
     act,
     bj,
+    make_desk,
     receive,
 )
 from tests.unit.test_key_accounts import key_customer
+from tests.unit.test_personal_data import ADMIN, SEALING
 from tests.unit.test_projection_sla import MemoryRows
 
 
@@ -116,3 +120,26 @@ def test_a_flagged_problem_customer_is_on_its_managers_list(memory_desk: Desk) -
             "visit_id": None,  # awaiting a visit plan
         }
     ]
+
+
+def test_a_managers_rows_name_the_customer_until_it_is_erased() -> None:
+    desk = make_desk(FakeClock(), env=SEALING)  # personal data sealed, so it can be erased
+    # Given a key customer registered by name, with a ticket on its manager's list
+    customer = key_customer(desk)  # 湘江钢铁集团, grade A, li-manager
+    receive(desk, customer_id=customer.id)
+    live = fold_all(desk)
+    assert live.all(NAMES) == [{"customer_id": str(customer.id), "name": "湘江钢铁集团"}]
+
+    # When the customer is erased, and the view folds the erasure it had not yet seen
+    view = AccountManagerWorklist()
+    desk.handle(c.EraseCustomer(**ADMIN, customer_id=customer.id, reason="客户书面申请删除"))
+    [erased] = list(desk.recorder.select_notifications(start=1, limit=100_000))[-1:]
+    view.fold(desk.mapper.to_domain_event(erased), live)
+
+    # Then the name reads as erased, exactly as a rebuild from the log writes it (the
+    # registration decodes as erased now), and the ticket row is still the manager's
+    assert live.all(NAMES) == [{"customer_id": str(customer.id), "name": ERASED}]
+    rebuilt = fold_all(desk)
+    assert rebuilt.all(NAMES) == live.all(NAMES)
+    assert rebuilt.all(TICKETS) == live.all(TICKETS)
+    assert [r["manager"] for r in rebuilt.all(TICKETS)] == ["li-manager"]
