@@ -32,6 +32,7 @@ from api.runtime import Runtime
 from api.schemas import ERRORS, Progress, ViewPage
 from domain.errors import DomainError
 from projections.escalation_queue import QUEUE, EscalationQueue
+from projections.outages import CALLS, INCIDENTS
 from projections.sla_deadlines import (
     TABLE,
     SlaDeadlines,
@@ -213,11 +214,13 @@ def sla_deadlines(
     ``state`` is one or more of running, paused, breached, met, late, cancelled (comma
     separated); ``department`` takes the units under it too; ``due_before`` an ISO-8601 instant;
     ``level`` the highest escalation level reached. Each row says when its clock was breached
-    (``breached_at``, business time; null if it was not). On two time axes (replayed, not from
-    the live view): ``as_known_at`` gives the clocks as the SLA monitor saw them then (the events
-    recorded by that instant), ``at`` as they truly stood at that business instant (the
-    events that had happened by then, late entries included); both together, the state at
-    ``at`` as known at ``as_known_at``. Time used and left are taken at that instant.
+    (``breached_at``, business time; null if it was not) and the outage incident its ticket is
+    linked to now (``outage``: id, number, state, calls linked; null if none, and on the
+    replayed axes). On two time axes (replayed, not from the live view): ``as_known_at`` gives
+    the clocks as the SLA monitor saw them then (the events recorded by that instant), ``at``
+    as they truly stood at that business instant (the events that had happened by then, late
+    entries included); both together, the state at ``at`` as known at ``as_known_at``. Time
+    used and left are taken at that instant.
     """
     tz = runtime.settings.tz
     if at is not None or as_known_at is not None:
@@ -252,7 +255,53 @@ def sla_deadlines(
     total = reader.count("sla_deadlines", filters)
     now = runtime.now()
     _timed(runtime, rows, now)
+    _with_outages(reader, rows)
     return _page(runtime, "sla_deadlines", progress, now, rows, limit, offset, total)
+
+
+OUTAGES = "outages"
+
+
+def _with_outages(reader: ViewReader, rows: list[dict[str, Any]]) -> None:
+    """Each clock row's ``outage``: the incident (停电事件) its ticket is linked to — id, number,
+    state and how many calls are linked — or null. Thirty callers of one tripped feeder are one
+    repair: the SLA monitor works the incident, not thirty clocks one by one. Read from the
+    ``outages`` view when this server keeps it (else every row's ``outage`` is null)."""
+    for row in rows:
+        row["outage"] = None
+    if OUTAGES not in reader.followers or not rows:
+        return
+    tickets = sorted({r["ticket_id"] for r in rows})
+    linked = Filter('"incident_id" IS NOT NULL', ())
+    calls = reader.select(
+        OUTAGES,
+        [reader.one_of("ticket_id", tickets), linked],
+        '"ticket_id"',
+        table=CALLS,
+        limit=len(tickets),
+    )
+    if not calls:
+        return
+    ids = sorted({c["incident_id"] for c in calls})
+    found = reader.select(
+        OUTAGES,
+        [reader.one_of("incident_id", ids)],
+        '"incident_id"',
+        table=INCIDENTS,
+        limit=len(ids),
+    )
+    incidents = {
+        i["incident_id"]: {
+            "incident_id": i["incident_id"],
+            "number": i["number"],
+            "state": i["state"],
+            "linked": i["linked"],
+        }
+        for i in found
+    }
+    of_ticket = {c["ticket_id"]: incidents.get(c["incident_id"]) for c in calls}
+    for row in rows:
+        row["outage"] = of_ticket.get(row["ticket_id"])
 
 
 def _timed(runtime: Runtime, rows: list[dict[str, Any]], at: datetime) -> None:
@@ -328,6 +377,8 @@ def _deadlines_then(
     when = at or as_known_at
     assert when is not None
     _timed(runtime, chosen, when)
+    for row in chosen:
+        row["outage"] = None  # the links of then are not replayed (see sla_deadlines)
     head = int(runtime.desk.recorder.max_notification_id() or 0)
     progress = {"position": head, "head": head, "lag": 0}
     return _page(runtime, "sla_deadlines", progress, when, chosen, limit, offset, len(found))
@@ -349,7 +400,8 @@ def escalations(
     """Open escalations (level 0: breached only), one page of ``total``: highest level first,
     then the oldest (``sort=-level,-last_escalated_at``: then the latest escalated or
     breached; ``-last_escalated_at``: that alone); ``department`` takes the units under it
-    too; ``age_seconds`` at the desk's now."""
+    too; ``age_seconds`` at the desk's now; ``outage`` the outage incident the ticket is linked
+    to (id, number, state, calls linked), or null."""
     reader = runtime.reader
     filters = _clock_filters(reader, department, kind, milestone, ("level", level))
     if min_level:
@@ -366,6 +418,7 @@ def escalations(
     for row in rows:
         first = row["first_escalated_at"]
         row["age_seconds"] = None if first is None else int((now - first).total_seconds())
+    _with_outages(reader, rows)
     return _page(runtime, "escalation_queue", progress, now, rows, limit, offset, total)
 
 

@@ -30,7 +30,14 @@
   const fresh = new Map(); // row key -> highlighted until (ms)
   let offline = false;
 
-  const link = (r) => el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number);
+  /* A clock of a ticket linked to an outage incident says so beside the number, with the calls
+     linked and a link to the incident: the monitor works one outage, not each caller's clock. */
+  const outage = (o) => el("a", {
+    class: "badge outage", href: "outages.html?id=" + o.incident_id, "data-incident": o.incident_id, title: t("outage_badge_title"),
+  }, t("outage_badge").replace("{number}", o.number).replace("{n}", o.linked));
+  const link = (r) => r.outage
+    ? el("span", {}, el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number), " ", outage(r.outage))
+    : el("a", { href: "ticket.html?id=" + r.ticket_id }, r.number);
   const named = (code) => el("span", { title: code || "" }, v(code));
   const level = (n) => el("span", { class: "badge level-" + Math.min(n || 0, 3) }, `${t("level")} ${n || 0}`);
   // An escalation step's action, to whom and which department, in words (the policy's codes).

@@ -1,5 +1,6 @@
 """The outage page (停电事件) in real headless Chromium: a supervisor works one outage from the
-crew's dispatch to restoration, and every linked caller is answered by that one restoration."""
+crew's dispatch to restoration, and every linked caller is answered by that one restoration; the
+SLA monitor's board shows each linked caller's clock as part of its outage, one click from it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import LiveServer, until
-from tests.browser.test_pages import AGENT, SUPERVISOR, sign_in
+from tests.browser.test_pages import AGENT, MONITOR, SUPERVISOR, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -114,3 +115,38 @@ def test_a_step_taken_meanwhile_by_a_colleague_is_a_conflict_not_a_second_crew(
     assert page.input_value("#o-crew") == "城关抢修二队"  # what was typed is kept
     current = live.get(f"/outages/{incident['id']}", SUPERVISOR)["current"]
     assert (current["state"], current["crew"]) == ("crew_en_route", "城关抢修三队")
+
+
+def test_the_sla_board_shows_each_linked_callers_clock_as_part_of_its_outage(
+    page: Any, live: LiveServer, shots: Path
+) -> None:
+    incident, calls = _an_outage_with_three_calls(live)
+    alone = live.post(
+        "/tickets", AGENT, {**CALL, "feeder": "10kV城关线#10", "customer_name": "业主9"}
+    )
+
+    sign_in(page, live, MONITOR, "monitor.html")
+    page.select_option("#f-milestone", "arrival")  # the crews' arrival clocks, due within the hour
+    mine = f'#soon-table a.badge.outage[data-incident="{incident["id"]}"]'
+    badges = until(
+        lambda: page.eval_on_selector_all(
+            mine, "els => els.map(e => [e.closest('tr').dataset.number, e.textContent])"
+        ),
+        lambda found: len(found) == 3,
+        "the outage named on each linked call's arrival clock",
+    )
+    # Each linked call's clock names the incident and how many called about it
+    assert sorted(number for number, _ in badges) == sorted(c["number"] for c in calls)
+    assert {text for _, text in badges} == {f"停电事件 {incident['number']} · 3 户来电"}
+    # and the call on another feeder names none
+    row = page.wait_for_selector(f'#soon-table tr[data-number="{alone["number"]}"]')
+    assert row.query_selector("a.badge.outage") is None
+    page.screenshot(path=str(shots / "monitor-outage.png"), full_page=True)
+
+    # One click on it opens the incident, to work the outage once for every caller
+    page.click(f'#soon-table tr[data-number="{calls[0]["number"]}"] a.badge.outage')
+    page.wait_for_selector('#o-state[data-state="open"]')
+    assert f"id={incident['id']}" in page.url
+    assert sorted(
+        page.eval_on_selector_all("#calls tbody tr", "rows => rows.map(r => r.dataset.ticket)")
+    ) == sorted(c["id"] for c in calls)

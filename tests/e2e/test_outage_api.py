@@ -139,3 +139,43 @@ def test_an_auditor_cannot_open_an_incident_and_a_bad_feeder_is_refused(
     bad = _post(client, "/outages", "supervisor", {**body, "feeder": "a b"})
     assert bad.status_code == 422
     assert _get(client, "/outages/suggestions", area="urban", feeder="a b").status_code == 422
+
+
+def test_the_sla_board_names_the_outage_each_linked_callers_clock_belongs_to(
+    client: TestClient, clock: FakeClock
+) -> None:
+    # Given three fault calls linked to one incident, and a fourth call on another feeder
+    clock.set(bj(2026, 10, 12, 9, 0))
+    calls = [_post(client, "/tickets", "front", CALL).json() for _ in range(3)]
+    alone = _post(client, "/tickets", "front", {**CALL, "feeder": "10kV城关线#4"}).json()
+    incident = _post(
+        client,
+        "/outages",
+        "supervisor",
+        {"area": "urban", "feeder": FEEDER, "repair_department": "station_1"},
+    ).json()
+    for call in calls:
+        linked = _post(
+            client, f"/outages/{incident['id']}/link", "front", {"ticket_id": call["id"]}
+        )
+        assert linked.status_code == 200, linked.text
+    _catch_up(client)
+
+    # When the SLA monitor reads the running clocks
+    rows = _get(client, "/sla/deadlines", "supervisor", state="running").json()["rows"]
+
+    # Then every clock of a linked call names the incident, with the calls linked to it
+    outage = {
+        "incident_id": incident["id"],
+        "number": incident["number"],
+        "state": "open",
+        "linked": 3,
+    }
+    mine = [r for r in rows if r["ticket_id"] in {c["id"] for c in calls}]
+    assert {r["milestone"] for r in mine} >= {"arrival"}
+    assert mine
+    assert all(r["outage"] == outage for r in mine)
+    # and the other call's clocks name none
+    others = [r for r in rows if r["ticket_id"] == alone["id"]]
+    assert others
+    assert all(r["outage"] is None for r in others)
