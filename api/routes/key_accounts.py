@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, RuntimeDep
 from api.errors import forbidden, invalid_input
-from api.reads import Extra, ViewReader
+from api.reads import Extra, Filter, ViewReader
 from api.responses import as_json
 from api.routes.command import add_command_route
 from api.runtime import Runtime
@@ -78,6 +78,26 @@ class WorklistOut(BaseModel):
         description="The manager's visits whose plan is approved and report not yet given; "
         "planned_for and planned_at are business instants"
     )
+    visits: list[dict[str, Any]] = Field(
+        description="Every visit of the manager's, latest planned first, with its state "
+        "(planned: awaiting a supervisor's approval; plan_approved: awaiting the report; "
+        "reported: awaiting approval; archived)"
+    )
+
+
+class ManagerOut(BaseModel):
+    """An account manager named on customers, with what awaits them."""
+
+    name: str
+    open_tickets: int
+    flagged: int = Field(description="Problem customers flagged for them (every quarter)")
+    visits_open: int = Field(description="Their visits not yet archived")
+
+
+class ManagersOut(BaseModel):
+    at: datetime
+    projection: Progress
+    managers: list[ManagerOut]
 
 
 class KeyAccountReportOut(BaseModel):
@@ -114,6 +134,9 @@ def worklist(name: str, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
         extra=named,
         limit=1000,
     )
+    visits = reader.select(
+        VIEW, [mine], '"planned_at" DESC, "visit_id"', table=VISITS, extra=named, limit=1000
+    )
     body = {
         "manager": name,
         "at": runtime.now(),
@@ -122,6 +145,36 @@ def worklist(name: str, user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
         "flagged": flagged,
         "awaiting_visit_plan": [f for f in flagged if f["visit_id"] is None],
         "visits_awaiting_report": awaiting,
+        "visits": visits,
+    }
+    return as_json(runtime, body)
+
+
+@router.get("/account-managers", response_model=ManagersOut, responses=ERRORS)
+def managers(user: CurrentUser, runtime: RuntimeDep) -> JSONResponse:
+    """Every account manager the view knows (on a key ticket, a flag or a visit), by name, with
+    their open key-account tickets, flagged problem customers and visits not yet archived."""
+    reader = runtime.reader
+    anyone = Filter('"manager" IS NOT NULL', ())
+    tickets = reader.count_by(VIEW, "manager", [anyone, reader.equals("open", True)], table=TICKETS)
+    flagged = reader.count_by(VIEW, "manager", [anyone], table=FLAGS)
+    visits = reader.count_by(
+        VIEW, "manager", [anyone, Filter('"state" <> ?', ("archived",))], table=VISITS
+    )
+    every = set(reader.count_by(VIEW, "manager", [anyone], table=TICKETS)) | set(flagged)
+    every |= set(reader.count_by(VIEW, "manager", [anyone], table=VISITS))
+    body = {
+        "at": runtime.now(),
+        "projection": reader.progress(VIEW),
+        "managers": [
+            {
+                "name": name,
+                "open_tickets": tickets.get(name, 0),
+                "flagged": flagged.get(name, 0),
+                "visits_open": visits.get(name, 0),
+            }
+            for name in sorted(every)
+        ],
     }
     return as_json(runtime, body)
 

@@ -115,7 +115,7 @@ const CT = (() => {
   }
 
   function header(active) {
-    const pages = [["index.html", "home"], ["agent.html", "agent"], ["monitor.html", "monitor"], ["outages.html", "outages"], ["report.html", "report"], ["audit.html", "audit"]];
+    const pages = [["index.html", "home"], ["agent.html", "agent"], ["monitor.html", "monitor"], ["outages.html", "outages"], ["accounts.html", "accounts"], ["report.html", "report"], ["audit.html", "audit"]];
     const nav = el("nav", {}, pages.map(([href, key]) => el("a", { href, class: key === active ? "active" : null, "data-i18n": key }, t(key))));
     const picker = el("select", { id: "user-picker", title: t("choose_user") },
       el("option", { value: "" }, t("choose_user")),

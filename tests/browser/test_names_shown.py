@@ -14,9 +14,10 @@ from bootstrap.org_loader import load_directory
 from tests.browser.conftest import LiveServer
 from tests.browser.test_pages import AGENT, AUDITOR, SUPERVISOR, sign_in
 
-CODES = {
-    code for section in ("state", "kind", "milestone", "event") for code in catalogue()[section]
-} | set(department_names(load_directory()))
+SECTIONS = ("state", "kind", "milestone", "event", "visit_state")
+CODES = {code for section in SECTIONS for code in catalogue()[section]} | set(
+    department_names(load_directory())
+)
 # Visible text nodes of the page (not scripts, not hidden elements, not form values).
 VISIBLE_TEXTS = """() => {
   const out = [];
@@ -74,6 +75,27 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
         {"area": "rural", "feeder": "10kV西郊线#1", "repair_department": "station_2"},
     )
     live.post(f"/outages/{incident['id']}/link", SUPERVISOR, {"ticket_id": call["id"]})
+    # A key customer with a ticket and a visit planned, on the key-accounts page.
+    key = live.post(
+        "/customers", SUPERVISOR, {"name": "岳麓纸业", "customer_type": "group", "voltage": "10kV"}
+    )
+    grade = {"grade": "B", "key_account": True, "basis": "年购电量"}
+    live.post(f"/customers/{key['id']}/grade", SUPERVISOR, grade)
+    live.post(f"/customers/{key['id']}/account-manager", SUPERVISOR, {"manager": "钱经理"})
+    live.post(
+        "/tickets",
+        AGENT,
+        {
+            "kind": "complaint",
+            "customer_id": key["id"],
+            "category": "billing",
+            "content": "电费异常",
+            "area": "urban",
+            "station": "station_1",
+        },
+    )
+    visit = {"manager": "钱经理", "purpose": "回访", "planned_for": "2026-12-31T10:00:00+08:00"}
+    live.post(f"/customers/{key['id']}/visits", AGENT, visit)
     sign_in(page, live, AUDITOR, "index.html")
     page.evaluate(f"localStorage.setItem('casetrail.lang', '{language}')")
     pages = {
@@ -82,6 +104,7 @@ def test_no_page_shows_a_raw_code(page: Any, live: LiveServer, shots: Path, lang
         "monitor": ("monitor.html", "#tiles, .tiles, main"),
         "report": ("report.html", "#report-grid tr, main"),
         "outages": (f"outages.html?id={incident['id']}", "#calls tbody tr"),
+        "accounts": ("accounts.html?manager=钱经理", "#visit-table tr[data-state]"),
     }
     found: dict[str, list[str]] = {}
     for name, (path, ready) in pages.items():

@@ -47,6 +47,9 @@ def test_a_key_accounts_complaints_reach_its_managers_worklist_and_the_report(
     assert flag["evidence"] == numbers
     assert flag["customer_name"] == "湘江钢铁集团"
     assert api.get("/account-managers/nobody/worklist", "supervisor").json()["tickets"] == []
+    # The managers the view knows, with what awaits each (the page's picker)
+    managers = api.get("/account-managers", "supervisor").json()["managers"]
+    assert managers == [{"name": "陈敏", "open_tickets": 3, "flagged": 1, "visits_open": 0}]
 
     report = api.get("/reports/key-accounts", "supervisor", quarter="2026Q4").json()
     assert [
@@ -118,6 +121,10 @@ def test_a_visit_to_a_flagged_customer_over_http(api: Api) -> None:
     api.runtime.catch_up()
     worklist = api.get("/account-managers/陈敏/worklist", "supervisor").json()
     assert worklist["visits_awaiting_report"] == []
+    # Every visit of the manager's stays listed, archived now
+    assert [(v["visit_id"], v["state"]) for v in worklist["visits"]] == [(vid, "archived")]
+    [manager] = api.get("/account-managers", "supervisor").json()["managers"]
+    assert (manager["name"], manager["visits_open"]) == ("陈敏", 0)
 
 
 def test_the_lookup_at_intake_says_a_callers_complaints_this_quarter_and_the_flag(

@@ -26,6 +26,7 @@ from domain.base import Channel, Role
 from domain.callback import Callback, CallbackState
 from domain.complaint import Complaint
 from domain.customer import Customer
+from domain.customer_visit import VisitState
 from domain.desk import Desk  # noqa: F401  (imports the modules that register aggregates)
 from domain.errors import DomainError
 from domain.extensions import AGGREGATES  # filled as domain.desk imports its modules
@@ -75,6 +76,7 @@ def _milestones() -> set[str]:
 EXPECTED: dict[str, set[str]] = {
     "state": {s.value for s in State},
     "callback_state": {s.value for s in CallbackState},
+    "visit_state": {s.value for s in VisitState},
     "kind": set(typing.get_args(c.Kind)) | {"callback"},
     "milestone": _milestones(),
     "action": set(c.TICKET_ACTIONS),
