@@ -1,6 +1,6 @@
 """account_manager_worklist: what each account manager (大客户经理) works from.
 
-Two tables:
+Four tables:
 
 - ``account_manager_tickets``: one row per ticket of a key customer (grade A/B or a key
   account, as copied at intake) with the account manager named then, the quarter of receipt

@@ -95,7 +95,9 @@ class ManagerOut(BaseModel):
 
 
 class ManagersOut(BaseModel):
-    at: datetime
+    """The account managers the view knows, by name."""
+
+    at: datetime = Field(description="The desk's now when the list was read")
     projection: Progress
     managers: list[ManagerOut]
 
