@@ -136,7 +136,7 @@ const CT = (() => {
   // The names of every code (states, kinds, milestones, events, departments, error codes ...)
   // from the server's one catalogue (GET /api/v1/names), merged into the value tables.
   // Sections earlier in ORDER win where two name the same code differently.
-  const ORDER = ["state", "kind", "milestone", "event", "action", "sla_outcome", "department", "channel", "role",
+  const ORDER = ["state", "kind", "milestone", "event", "action", "sla_outcome", "department", "unit", "channel", "role",
     "priority", "area", "voltage", "ticket_class", "callback_state", "reason_code", "personal"];
   async function loadNames() {
     let doc = null;

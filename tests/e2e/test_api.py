@@ -816,3 +816,14 @@ def test_openapi_says_what_every_time_field_means(api: Api) -> None:
     assert "business time" in occurred["description"]
     assert "5 minutes" in occurred["description"]
     assert "backdated" in occurred["description"]
+
+
+def test_the_names_name_every_users_unit_the_auditors_too(api: Api) -> None:
+    # Given the shipped users, an auditor among them in the audit office (no org department)
+    # When a page reads the names
+    sections = api.get("/names", "auditor").json()["sections"]
+    # Then the audit office has its names, so the header says "审计部" / "Audit office", never
+    # the code; it is no department a ticket could be sent to (the pickers list departments)
+    assert sections["unit"]["audit"] == {"zh": "审计部", "en": "Audit office"}
+    assert "audit" not in sections["department"]
+    assert sections["department"]["station_1"]["zh"] == "供电所1"

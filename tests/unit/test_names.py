@@ -17,6 +17,7 @@ from eventsourcing.domain import CanMutateAggregate
 
 from api.routes.chain import STATUSES
 from api.routes.names import catalogue, department_names
+from api.users import load_users
 from bootstrap.chain import RULES
 from bootstrap.org_loader import load_directory
 from config import DATA_DIR
@@ -114,6 +115,17 @@ def test_every_department_the_directory_ever_had_has_both_names() -> None:
     assert {d.id for d in directory.data.departments} == set(named)
     assert named["station_1"] == {"zh": "供电所1", "en": named["station_1"]["en"]}
     assert all(n["zh"] and n["en"] for n in named.values())
+
+
+def test_every_users_unit_has_both_names() -> None:
+    """A user's department is a directory department or a unit named in [unit] (auditors)."""
+    directory = load_directory()
+    users = load_users(DATA_DIR / "users.toml", directory)
+    named = {**catalogue()["unit"], **department_names(directory)}
+    units = {u.department for u in users.all}
+    assert "audit" in units  # the auditors' office, outside the directory
+    assert units <= set(named)
+    assert all(named[u]["zh"] and named[u]["en"] for u in units)
 
 
 def test_the_errors_the_api_documents_are_found() -> None:
