@@ -14,7 +14,8 @@ Four tables:
   manager named at the intake that reached the threshold and the visit planned for it
   (``visit_id``: null while it awaits a visit plan).
 - ``account_manager_visits``: one row per customer visit (客户走访) with its state: a manager's
-  visits awaiting a report are those ``plan_approved``; archived ones are kept.
+  visits awaiting a report are those ``plan_approved``; a reported one carries its findings for
+  the supervisor who approves it; archived ones are kept.
 - ``account_manager_customers``: each customer's name, so that a manager reads who a row is
   about (:func:`customer_name_sql` joins it to the other tables when they are read). The other
   tables hold customer ids only; this one is the view's personal data, and a customer's
@@ -92,6 +93,7 @@ class AccountManagerWorklist(Projection):
                 ("state", "text"),
                 ("planned_at", "ts"),
                 ("visited_at", "ts"),
+                ("findings", "text"),
                 ("archived_at", "ts"),
             ),
         ),
@@ -192,7 +194,9 @@ class AccountManagerWorklist(Projection):
         self._visit(event, rows, state="plan_approved")
 
     def on_VisitReported(self, event: Any, rows: Rows) -> None:
-        self._visit(event, rows, state="reported", visited_at=event.visited_at)
+        self._visit(
+            event, rows, state="reported", visited_at=event.visited_at, findings=event.findings
+        )
 
     def on_VisitReportApproved(self, event: Any, rows: Rows) -> None:
         self._visit(event, rows, state="report_approved")

@@ -121,6 +121,7 @@
         { label: "visit_planned_for", render: (r) => CT.fmtTime(r.planned_for) },
         { label: "state", render: (r) => el("span", { class: "badge" }, visitState(r.state)) },
         { label: "visit_visited_at", render: (r) => r.visited_at ? CT.fmtTime(r.visited_at) : "—" },
+        { label: "visit_findings", render: (r) => el("span", { class: "findings" }, r.findings || "—") },
         { label: "next_step", render: visitAction },
       ], w.visits, { id: "visit-table", rowAttrs: (r) => ({ "data-visit": r.visit_id, "data-state": r.state }) }));
     } catch (e) { if (current()) CT.flash(CT.errText(e), "error"); }

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.browser
 
 MANAGER = "陈敏"
 NAME = "湘江钢铁集团"
+FINDINGS = "客户反映抄表时间不固定，已约定每月 5 日抄表"
 
 
 def _a_key_customer_flagged(live: LiveServer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -102,16 +103,16 @@ def test_a_visit_from_flag_to_archive_on_the_key_accounts_page(
     page.click(f"#{visit_form.get_attribute('id')} button[type=submit]")  # findings left empty
     clicks += 1
     assert "必填" in visit_form.inner_text()  # refused in the page, naming the field
-    visit_form.query_selector("textarea[name=findings]").fill(
-        "客户反映抄表时间不固定，已约定每月 5 日抄表"
-    )
+    visit_form.query_selector("textarea[name=findings]").fill(FINDINGS)
     visit_form.query_selector("button[type=submit]").click()
     clicks += 1
     assert "报告待批准" in _visit_state(page, "reported").inner_text()
 
-    # The supervisor approves the report: the visit is archived
+    # The supervisor reads the findings beside the button and approves: the visit is archived
     sign_in(page, live, SUPERVISOR, f"accounts.html?manager={MANAGER}")
-    _visit_state(page, "reported").query_selector("button.approve-report").click()
+    reported = _visit_state(page, "reported")
+    assert reported.query_selector(".findings").inner_text() == FINDINGS
+    reported.query_selector("button.approve-report").click()
     clicks += 1
     assert "已归档" in _visit_state(page, "archived").inner_text()
     page.screenshot(path=str(shots / "accounts-archived.png"), full_page=True)

@@ -164,4 +164,5 @@ def test_the_worklist_shows_flags_awaiting_a_plan_and_visits_awaiting_a_report(
     memory_desk.handle(ApproveVisitReport(**SUPERVISOR, visit_id=visit.id))
     [row] = fold_all(memory_desk).all(VISITS)
     assert (row["state"], row["visited_at"]) == ("archived", bj(2026, 10, 12, 8, 0))
+    assert row["findings"] == "计量装置需校验；客户希望指定专人联系"  # for the approving supervisor
     assert row["archived_at"] is not None
