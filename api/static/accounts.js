@@ -16,7 +16,6 @@
 
   const customer = (r) => el("span", {}, r.customer_name || "—", el("span", { class: "customer-id" }, r.customer_id));
   const ticket = (number, id) => id ? el("a", { href: "ticket.html?id=" + id }, number) : el("span", {}, number);
-  function local(d) { d = new Date(d); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }
 
   /* One inline form: fields [name, type, value]; sends the body to ``path`` and reloads. */
   function form(id, label, fields, path, extra) {
@@ -48,9 +47,7 @@
       CT.flash(`${t(label)}: ${r.number} · ${visitState(r.state)}`, "ok");
       await load();
     } catch (e) {
-      const at = (field) => (f && (f.querySelector(`[data-for="${field}"]`) || f.querySelector('[data-for="_form"]')));
-      if (e.body && e.body.errors && f) e.body.errors.forEach((x) => { at(x.field).textContent = x.message; });
-      else if (f) at("_form").textContent = CT.errText(e);
+      if (f) CT.formErrors(f, e);
       else CT.flash(CT.errText(e), "error");
     }
   }
@@ -64,7 +61,7 @@
       const tomorrow = new Date(Date.now() + 86400e3); tomorrow.setHours(10, 0, 0, 0);
       cell.replaceChildren(form("plan-" + r.customer_id, "plan_visit", [
         ["purpose", "textarea", t("visit_purpose_default").replace("{n}", r.complaints)],
-        ["planned_for", "datetime-local", local(tomorrow)],
+        ["planned_for", "datetime-local", CT.inputTime(tomorrow)],
       ], `/customers/${r.customer_id}/visits`, { manager, quarter: r.quarter }));
     }, { class: "plan-visit" });
     cell.append(open);
@@ -78,7 +75,7 @@
       if (!works) return el("span", { class: "muted" }, t("awaiting_report"));
       const cell = el("div", {});
       cell.append(button("report_visit", () => cell.replaceChildren(form("report-" + r.visit_id, "report_visit", [
-        ["visited_at", "datetime-local", local(new Date())], ["findings", "textarea", ""],
+        ["visited_at", "datetime-local", CT.inputTime(new Date())], ["findings", "textarea", ""],
       ], `/visits/${r.visit_id}/report`, { manager: r.manager })), { class: "report-visit" }));
       return cell;
     }

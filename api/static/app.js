@@ -202,6 +202,17 @@ const CT = (() => {
     }
     return String(e && e.message || e);
   }
+  // A refused command's errors where the form says them: each under its field (data-for), the
+  // rest under the form ("_form").
+  function formErrors(form, e) {
+    const at = (field) => (field && form.querySelector(`[data-for="${field}"]`)) || form.querySelector('[data-for="_form"]');
+    if (e.body && e.body.errors) e.body.errors.forEach((x) => { at(x.field).textContent = x.message; });
+    else at(e.body && e.body.field).textContent = errText(e);
+  }
+  // An instant as a datetime-local input holds it: the browser's wall clock, to the minute.
+  function inputTime(instant) {
+    const d = new Date(instant); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16);
+  }
   function table(columns, rows, opts = {}) {
     const thead = el("thead", {}, el("tr", {}, columns.map((c) => el("th", { class: c.cls || null }, t(c.label)))));
     const tbody = el("tbody");
@@ -263,5 +274,5 @@ const CT = (() => {
     open();
     return { close() { stopped = true; clearTimeout(timer); if (es) es.close(); } };
   }
-  return { API, api, qs, el, t, v, pv, fill, newest, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, table, tickCountdowns, stream, applyLabels, state, ApiError };
+  return { API, api, qs, el, t, v, pv, fill, newest, lang, token, setToken, fmtTime, fmtDuration, pct, header, flash, errText, formErrors, inputTime, table, tickCountdowns, stream, applyLabels, state, ApiError };
 })();

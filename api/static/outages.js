@@ -42,12 +42,11 @@
   }
 
   function fact(dl, label, value) { dl.append(el("dt", {}, t(label)), el("dd", {}, value)); }
-  function local(iso) { const d = new Date(iso); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }
 
   // The one step the incident's state allows, as a form with what is known filled in.
   function actionFor(o) {
     const steps = {
-      open: ["dispatch-crew", "outage_dispatch", [["crew", "text", ""], ["promised_arrival_at", "datetime-local", local(o.arrival_due_at)]]],
+      open: ["dispatch-crew", "outage_dispatch", [["crew", "text", ""], ["promised_arrival_at", "datetime-local", CT.inputTime(o.arrival_due_at)]]],
       crew_en_route: ["arrive", "outage_arrive", [["crew", "text", o.crew || ""]]],
       on_site: ["restore", "outage_restore", [["crew", "text", o.crew || ""], ["cause", "text", ""], ["answer", "textarea", t("outage_answer_default")]]],
     };
@@ -78,8 +77,7 @@
         await show(o.id);
         loadList();
       } catch (e) {
-        if (e.body && e.body.errors) e.body.errors.forEach((x) => { (form.querySelector(`[data-for="${x.field}"]`) || form.querySelector('[data-for="_form"]')).textContent = x.message; });
-        else form.querySelector('[data-for="_form"]').textContent = CT.errText(e);
+        CT.formErrors(form, e);
       }
     });
     return form;

@@ -199,9 +199,7 @@ const TicketPage = (() => {
       }
       if (!open) { CT.flash(CT.errText(e), "error"); return; }
       const { form } = open;
-      if (e.body && e.body.errors) e.body.errors.forEach((x) => { (form.querySelector(`[data-for="${x.field}"]`) || form.querySelector('[data-for="_form"]')).textContent = x.message; });
-      else if (e.body && e.body.field && form.querySelector(`[data-for="${e.body.field}"]`)) form.querySelector(`[data-for="${e.body.field}"]`).textContent = CT.errText(e);
-      else form.querySelector('[data-for="_form"]').textContent = CT.errText(e);
+      CT.formErrors(form, e);
     }
   }
   // Keys for the frequent actions: 1-9 press the action buttons in order (not while typing).
