@@ -37,10 +37,9 @@ console = Console()
 QUARTER = re.compile(r"^\d{4}Q[1-4]$")
 
 
-def _rows(*tables: str) -> list[list[dict[str, Any]]]:
+def _rows(settings: Settings, *tables: str) -> list[list[dict[str, Any]]]:
     """The view's rows of each table, caught up first; each row names its customer
     (``customer_name`` beside ``customer_id``, as the API's rows do)."""
-    settings = Settings()
     desk = build_desk(settings)
     try:
         [follower] = build_followers(settings, [AccountManagerWorklist()])
@@ -75,8 +74,8 @@ def worklist(
 ) -> None:
     """Open tickets of the manager's key customers; problem customers flagged for them (those
     without a visit plan await one); their visits awaiting a report."""
-    all_tickets, all_flags, all_visits = _rows(TICKETS, FLAGS, VISITS)
     settings = Settings()
+    all_tickets, all_flags, all_visits = _rows(settings, TICKETS, FLAGS, VISITS)
     tickets = sorted(
         (r for r in all_tickets if r["manager"] == name and r["open"]),
         key=lambda r: (r["received_at"], r["ticket_id"]),
@@ -141,7 +140,7 @@ def key_accounts(
         raise typer.BadParameter(
             f"{quarter!r} is not a quarter like 2026Q4", param_hint="--quarter"
         )
-    [tickets] = _rows(TICKETS)
+    [tickets] = _rows(Settings(), TICKETS)
     report = quarter_report(r for r in tickets if r["quarter"] == quarter)
     if as_json:
         print(json.dumps({"quarter": quarter, "rows": report}, ensure_ascii=False, indent=2))
